@@ -1,0 +1,62 @@
+"""The `leanvl` command: one entry point, sub-commands contributed by each sub-package's `cli` module."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from leanvl.errors import LeanvlError
+
+# Each module defines `register(subparsers)`; a sub-command sets `func(args) -> int | None` via set_defaults.
+COMMAND_MODULES = [
+    "leanvl.train.cli",      # pretrain, export
+    "leanvl.data.cli",       # data synth | idf | vqa
+    "leanvl.eval.cli",       # eval probe | fewshot | zeroshot | retrieval
+    "leanvl.compare",        # compare
+    "leanvl.vlm.cli",        # vlm train | ask | eval | bench
+    "leanvl.scaling.cli",    # scaling fit | plan
+    "leanvl.sweep",          # sweep
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors in one line with exit code 2 (argparse's own convention)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full `leanvl` parser with every available sub-command."""
+    parser = _Parser(prog="leanvl", description="Lean vision-language models.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # sub-package not built yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user errors print one line to stderr and return 2."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    try:
+        code = args.func(args)
+    except LeanvlError as exc:
+        print(f"leanvl: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("leanvl: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
