@@ -1,0 +1,1 @@
+"""Evaluations: linear probe, few-shot, zero-shot, retrieval."""

@@ -1,0 +1,150 @@
+"""SuperClass: pre-training as classification over CLIP-BPE subword ids (K-hot, IDF-weighted, softmax CE).
+
+Labels arrive sparse (`label_ids` concatenated, `label_offsets` [B+1]); no B x V target is ever built: the soft-target
+cross-entropy  -sum_c yhat_c log p_c  only needs log p at the label positions.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from leanvl.errors import LeanvlError
+from leanvl.objectives.registry import register_objective
+
+IDF_MODES = ("online", "offline", "none")
+LOSSES = ("softmax", "bce")
+
+
+class ClassifierHead(nn.Module):
+    """Pooled features -> LayerNorm -> Linear(width -> vocab) with bias; weight init std width^-0.5."""
+
+    def __init__(self, width: int, vocab_size: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.fc = nn.Linear(width, vocab_size)
+        nn.init.normal_(self.fc.weight, std=width ** -0.5)
+        nn.init.zeros_(self.fc.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.norm(x))
+
+
+def row_index(offsets: torch.Tensor) -> torch.Tensor:
+    """For sparse labels with `offsets` [B+1], the row of every entry [nnz]."""
+    counts = offsets[1:] - offsets[:-1]
+    return torch.repeat_interleave(torch.arange(len(counts), device=offsets.device), counts)
+
+
+def softmax_ce_sparse(logits: torch.Tensor, ids: torch.Tensor, rows: torch.Tensor,
+                      weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Soft-target CE with targets = L1-normalised `weights` at (rows, ids); mean over rows with a target.
+
+    Returns (loss, entropy of the targets) — the entropy is the loss floor for that batch.
+    """
+    batch = logits.shape[0]
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    w = weights.to(logp.dtype)
+    row_sum = torch.zeros(batch, dtype=w.dtype, device=w.device).index_add_(0, rows, w)
+    valid = row_sum > 0
+    target = w / row_sum.clamp_min(torch.finfo(w.dtype).tiny)[rows]
+    per_row = torch.zeros(batch, dtype=w.dtype, device=w.device).index_add_(0, rows, -target * logp[rows, ids])
+    plogp = torch.where(target > 0, target * target.clamp_min(1e-30).log(), torch.zeros_like(target))
+    ent_row = torch.zeros_like(per_row).index_add_(0, rows, -plogp)
+    n = valid.sum().clamp_min(1)
+    return (per_row * valid).sum() / n, (ent_row * valid).sum() / n
+
+
+def bce_sparse(logits: torch.Tensor, ids: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Binary CE against the K-hot target, summed over classes, mean over the batch: softplus(z) - y*z."""
+    z = logits.float()
+    return (F.softplus(z).sum() - z[rows, ids].sum()) / z.shape[0]
+
+
+class SuperClass(nn.Module):
+    """Encoder + classifier head trained on IDF-weighted K-hot caption subword targets."""
+
+    def __init__(self, encoder: nn.Module, vocab_size: int = 49408, idf: str = "online", loss: str = "softmax",
+                 idf_table: dict[str, torch.Tensor] | None = None) -> None:
+        super().__init__()
+        if idf not in IDF_MODES:
+            raise LeanvlError(f"--idf must be one of {', '.join(IDF_MODES)}, got '{idf}'")
+        if loss not in LOSSES:
+            raise LeanvlError(f"--loss must be one of {', '.join(LOSSES)}, got '{loss}'")
+        self.encoder = encoder
+        self.head = ClassifierHead(encoder.width, vocab_size)
+        self.vocab_size, self.idf, self.loss_kind = vocab_size, idf, loss
+        # float64 running counts: documents seen and per-id document frequency (online IDF); saved in checkpoints.
+        self.register_buffer("idf_docs", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("idf_df", torch.zeros(vocab_size, dtype=torch.float64))
+        if idf == "offline":
+            if idf_table is None:
+                raise LeanvlError("--idf offline needs --idf-table (write one with `leanvl data idf`)")
+            self.idf_docs.fill_(float(idf_table["docs"]))
+            if idf_table["df"].numel() != vocab_size:
+                raise LeanvlError(f"IDF table has {idf_table['df'].numel()} ids, model vocabulary {vocab_size}")
+            self.idf_df.copy_(idf_table["df"].to(torch.float64))
+        self.allreduce_counts = None  # set by the distributed launcher: sums a tensor over ranks in place
+
+    @torch.no_grad()
+    def update_idf(self, ids: torch.Tensor, batch_size: int) -> None:
+        """Add this batch's captions to the running document counts (summed over ranks when distributed)."""
+        delta = torch.zeros(self.vocab_size + 1, dtype=torch.float64, device=self.idf_df.device)
+        delta[: self.vocab_size].index_add_(0, ids, torch.ones_like(ids, dtype=torch.float64))
+        delta[-1] = batch_size
+        if self.allreduce_counts is not None:
+            self.allreduce_counts(delta)
+        self.idf_df += delta[: self.vocab_size]
+        self.idf_docs += delta[-1]
+
+    def idf_weights(self) -> torch.Tensor:
+        """Current IDF per id: ln((docs + 1) / (df + 1)) (the reference's online form of paper eq. 2)."""
+        return torch.log((self.idf_docs + 1.0) / (self.idf_df + 1.0))
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        ids, offsets = batch["label_ids"], batch["label_offsets"]
+        rows = row_index(offsets)
+        logits = self.head(self.encoder.forward_pooled(batch["image"]))
+        out: dict[str, torch.Tensor] = {"labels_per_caption": torch.tensor(ids.numel() / max(1, logits.shape[0]))}
+        if self.loss_kind == "bce":
+            out["loss"] = bce_sparse(logits, ids, rows)
+            return out
+        if self.idf == "online" and self.training:
+            self.update_idf(ids, logits.shape[0])
+        if self.idf == "none":
+            weights = torch.ones(ids.shape, dtype=torch.float64, device=ids.device)
+        else:
+            weights = self.idf_weights()[ids]
+        out["loss"], out["target_entropy"] = softmax_ce_sparse(logits, ids, rows, weights)
+        return out
+
+
+@register_objective("superclass")
+def build_superclass(cfg: Any) -> SuperClass:
+    """SuperClass objective for a PretrainConfig (model, image_size, idf, idf_table, loss)."""
+    from leanvl.models import create_encoder
+    from leanvl.text.labels import VOCAB_SIZE
+
+    encoder = create_encoder(cfg.model, image_size=cfg.image_size, pretrained=cfg.pretrained)
+    table = load_idf_table(cfg.idf_table) if cfg.idf == "offline" and cfg.idf_table else None
+    return SuperClass(encoder, VOCAB_SIZE, idf=cfg.idf, loss=cfg.loss, idf_table=table)
+
+
+def load_idf_table(path: str) -> dict[str, torch.Tensor]:
+    """Read an IDF table written by `leanvl data idf` (safetensors: `docs` scalar, `df` [vocab])."""
+    import os
+
+    from safetensors.torch import load_file
+
+    if not os.path.isfile(path):
+        raise LeanvlError(f"IDF table '{path}' not found")
+    try:
+        table = load_file(path)
+    except Exception as exc:  # noqa: BLE001
+        raise LeanvlError(f"{path}: not a safetensors IDF table ({str(exc).splitlines()[0][:120]})") from None
+    if "docs" not in table or "df" not in table or not math.isfinite(float(table["docs"])):
+        raise LeanvlError(f"{path}: IDF table needs tensors 'docs' and 'df'")
+    return table

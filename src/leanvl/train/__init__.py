@@ -1,0 +1,1 @@
+"""The one trainer shared by every objective, with checkpointing, resume and distributed helpers."""

@@ -1,0 +1,47 @@
+"""`leanvl pretrain` (SuperClass / CLIP / LiT through the one trainer) and `leanvl export`."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from leanvl.cliutil import add_dataclass_args, dataclass_from_args
+from leanvl.train.config import TrainConfig
+from leanvl.train.pretrain import PretrainConfig
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from leanvl.train.pretrain import run_pretrain
+
+    cfg = dataclass_from_args(PretrainConfig, args)
+    tcfg = dataclass_from_args(TrainConfig, args)
+    result = run_pretrain(cfg, tcfg)
+    data = result.data
+    print(json.dumps({"step": result.step, "loss": round(result.last.get("loss", float("nan")), 4),
+                      "images_per_s": round(result.images_per_s, 1), "wall_s": round(result.wall_s, 1),
+                      f"peak_memory_mb_{result.peak_memory_kind}": round(result.peak_memory_mb, 1),
+                      "skipped": data.get("skipped", 0), "skipped_by_reason": data.get("by_reason", {}),
+                      "run_dir": result.run_dir}))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from leanvl.models.export import save_encoder
+    from leanvl.train.pretrain import load_run
+
+    task, _ = load_run(args.ckpt)
+    save_encoder(task.encoder, args.out)
+    print(f"leanvl: encoder '{task.encoder.name}' written to {args.out} (model.safetensors + encoder.json)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `pretrain` and `export`."""
+    p = sub.add_parser("pretrain", help="pre-train an image encoder (superclass, clip, lit)",
+                       description="Pre-train an image encoder with one of leanvl's objectives.")
+    add_dataclass_args(p, PretrainConfig)
+    add_dataclass_args(p, TrainConfig, overrides={"lr": 1e-3, "warmup": 10})
+    p.set_defaults(func=_pretrain)
+    e = sub.add_parser("export", help="write a run's image encoder as safetensors + JSON config")
+    e.add_argument("--ckpt", required=True, help="pre-training run directory (its newest checkpoint is used)")
+    e.add_argument("--out", required=True, help="directory to write model.safetensors and encoder.json into")
+    e.set_defaults(func=_export)

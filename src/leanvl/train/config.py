@@ -1,0 +1,76 @@
+"""Trainer configuration (shared by every objective) as a dataclass; the CLI mirrors it one-to-one."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from leanvl.errors import LeanvlError
+
+PRECISIONS = ("fp32", "bf16", "amp_bf16")
+NAN_POLICIES = ("stop", "skip")
+
+
+@dataclass
+class TrainConfig:
+    """How to train: optimisation, precision, checkpointing, logging. Field comments become `--help` text."""
+
+    out: str = ""                      # run directory (checkpoints, metrics.jsonl, config.json)
+    steps: int = 100                   # optimizer steps
+    batch_size: int = 32               # samples per micro-batch (per process)
+    accum_freq: int = 1                # micro-batches accumulated per optimizer step
+    lr: float = 5e-4                   # peak learning rate
+    min_lr: float = 0.0                # learning rate at the end of the cosine schedule
+    warmup: int = 0                    # linear warmup steps
+    weight_decay: float = 0.2          # AdamW weight decay (never on biases, norm gains, scalars)
+    beta1: float = 0.9                 # AdamW beta1
+    beta2: float = 0.98                # AdamW beta2
+    eps: float = 1e-6                  # AdamW epsilon
+    grad_clip: float = 1.0             # max global grad norm (0 disables clipping)
+    precision: str = "fp32"            # fp32 | bf16 (pure bf16 weights) | amp_bf16 (fp32 weights, bf16 autocast)
+    grad_checkpointing: bool = False   # recompute activations in backward to save memory
+    compile: bool = False              # torch.compile the model (nn.Module.compile, keeps state-dict keys)
+    seed: int = 0                      # seed for init, data order and augmentation
+    device: str = "auto"               # auto | cpu | cuda | cuda:N
+    save_every: int = 0                # checkpoint every K steps (0: only at the end)
+    keep: int = 2                      # keep the last K checkpoints
+    log_every: int = 10                # write a metrics line every K steps
+    resume: str = ""                   # latest | PATH to a checkpoint directory ('' starts fresh)
+    overwrite: bool = False            # replace an existing run directory
+    num_workers: int = 0               # data-loading worker processes
+    max_bad_fraction: float = 0.1      # stop when more than this share of samples is undecodable/empty
+    nan_policy: str = "stop"           # stop | skip: what a non-finite loss does
+    progress: bool = True              # show a tqdm progress bar
+    extra: dict[str, Any] = field(default_factory=dict)  # objective-specific settings saved with the run
+
+    def validate(self) -> "TrainConfig":
+        """Raise LeanvlError naming the first bad value."""
+        positive = {"steps": self.steps, "batch_size": self.batch_size, "accum_freq": self.accum_freq,
+                    "keep": self.keep, "log_every": self.log_every}
+        for name, value in positive.items():
+            if value < 1:
+                raise LeanvlError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        if self.lr <= 0 or self.lr != self.lr:
+            raise LeanvlError(f"--lr must be > 0, got {self.lr}")
+        for name in ("warmup", "save_every", "num_workers"):
+            if getattr(self, name) < 0:
+                raise LeanvlError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.grad_clip < 0 or self.weight_decay < 0:
+            raise LeanvlError("--grad-clip and --weight-decay must be >= 0")
+        if self.precision not in PRECISIONS:
+            raise LeanvlError(f"--precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
+        if self.nan_policy not in NAN_POLICIES:
+            raise LeanvlError(f"--nan-policy must be one of {', '.join(NAN_POLICIES)}, got '{self.nan_policy}'")
+        if not 0.0 <= self.max_bad_fraction <= 1.0:
+            raise LeanvlError(f"--max-bad-fraction must be in [0, 1], got {self.max_bad_fraction}")
+        if not self.out:
+            raise LeanvlError("--out is required")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict of every field."""
+        return asdict(self)
+
+
+def field_names(cls: type) -> list[str]:
+    """Names of a dataclass's fields (for building CLIs from configs)."""
+    return [f.name for f in fields(cls)]

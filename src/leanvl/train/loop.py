@@ -1,0 +1,239 @@
+"""The one trainer: every objective (SuperClass, CLIP, LiT, VLM) trains through `train()`.
+
+It owns precision, gradient accumulation, clipping, the schedule, DDP, checkpoint/resume, progress and metrics; an
+objective only maps a batch to {"loss": ..., other scalars}.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from leanvl.errors import LeanvlError
+from leanvl.train import distributed as dist
+from leanvl.train.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
+from leanvl.train.config import TrainConfig
+from leanvl.train.optim import lr_at, make_optimizer, set_lr
+from leanvl.train.run_dir import MetricsLog, peak_memory, prepare_run_dir
+from leanvl.train.speed import Speedometer, count_flops
+
+Batches = Callable[[int], Iterator[dict]]
+
+
+@dataclass
+class TrainResult:
+    """What a finished run reports."""
+
+    step: int
+    wall_s: float
+    images_per_s: float
+    peak_memory_mb: float
+    peak_memory_kind: str
+    last: dict[str, float] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    run_dir: str = ""
+    nonfinite_skipped: int = 0
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when available; an unavailable device is a user error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise LeanvlError(f"--device {name}: CUDA is not available on this machine")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise LeanvlError(f"--device: unknown device '{name}'") from None
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def batch_size_of(batch: dict) -> int:
+    """Number of samples in a batch dict."""
+    if "index" in batch:
+        return len(batch["index"])
+    return next(v.shape[0] for v in batch.values() if isinstance(v, torch.Tensor))
+
+
+def to_device(batch: dict, device: torch.device, float_dtype: torch.dtype | None) -> dict:
+    """Move the batch's tensors to `device` (floating tensors cast to `float_dtype` when given)."""
+    out = {}
+    for key, value in batch.items():
+        if isinstance(value, torch.Tensor):
+            value = value.to(device, non_blocking=True)
+            if float_dtype is not None and value.is_floating_point():
+                value = value.to(float_dtype)
+        out[key] = value
+    return out
+
+
+class Trainer:
+    """State of one run; `run()` executes it. Use `train()` rather than this class directly."""
+
+    def __init__(self, task: nn.Module, batches: Batches, cfg: TrainConfig) -> None:
+        self.cfg = cfg.validate()
+        self.device = resolve_device(cfg.device)
+        dist.init(self.device)
+        self.rank, self.world = dist.rank(), dist.world_size()
+        self.main = self.rank == 0
+        self.batches = batches
+        self.task = task.to(self.device)
+        if cfg.precision == "bf16":
+            for p in self.task.parameters():
+                p.data = p.data.to(torch.bfloat16)
+        if cfg.grad_checkpointing and hasattr(task, "encoder") and hasattr(task.encoder, "set_grad_checkpointing"):
+            task.encoder.set_grad_checkpointing(True)
+        if hasattr(task, "allreduce_counts") and self.world > 1:
+            task.allreduce_counts = dist.all_reduce_sum
+        self.model: nn.Module = self.task
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = nn.parallel.DistributedDataParallel(self.task, device_ids=ids)
+        self.params = [p for p in self.task.parameters() if p.requires_grad]
+        if not self.params:
+            raise LeanvlError("nothing to train: every parameter is frozen")
+        self.optimizer = make_optimizer(self.task, cfg)
+        self.step, self.nonfinite_skipped = 0, 0
+        from leanvl.data.loader import DataStats
+
+        self.data_stats = DataStats(max_bad_fraction=cfg.max_bad_fraction)
+        self.speed = Speedometer(self.device, cfg.precision)
+
+    # ----- setup -------------------------------------------------------------------------------------------------
+    def restore(self) -> None:
+        """Resume from `cfg.resume` when it names a checkpoint (latest with none found: fresh start)."""
+        path = resolve_resume(self.cfg.resume, self.cfg.out)
+        if path is None:
+            return
+        state = load_checkpoint(path, self.task, self.optimizer)
+        self.step = int(state["step"])
+        self.nonfinite_skipped = int(state.get("nonfinite_skipped", 0))
+        self.data_stats.load(state.get("data_stats", {}))
+        if self.main:
+            print(f"leanvl: resumed from {path} (step {self.step})")
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.cfg.precision == "amp_bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    # ----- one optimizer step ------------------------------------------------------------------------------------
+    def next_micro_batches(self, stream: Iterator[dict]) -> list[dict]:
+        """The `accum_freq` micro-batches of this step, accounted in the data statistics."""
+        micro = []
+        for _ in range(self.cfg.accum_freq):
+            try:
+                batch = next(stream)
+            except StopIteration:
+                raise LeanvlError("the data source ran out of samples before the last step") from None
+            self.data_stats.update(batch)
+            micro.append(batch)
+        self.data_stats.check()
+        return micro
+
+    def forward_backward(self, micro: list[dict]) -> tuple[dict[str, float], int]:
+        """Accumulate gradients over the micro-batches, each weighted by its share of the step's samples."""
+        sizes = [batch_size_of(b) for b in micro]
+        total = sum(sizes)
+        logs: dict[str, float] = {}
+        float_dtype = torch.bfloat16 if self.cfg.precision == "bf16" else None
+        live = [i for i, n in enumerate(sizes) if n > 0]
+        for j, i in enumerate(live):
+            batch = to_device(micro[i], self.device, float_dtype)
+            sync = j == len(live) - 1 or not isinstance(self.model, nn.parallel.DistributedDataParallel)
+            with (contextlib.nullcontext() if sync else self.model.no_sync()), self.autocast():
+                out = self.model(batch)
+                loss = out["loss"]
+                (loss.float() * (sizes[i] / total)).backward()
+            for key, value in out.items():
+                if isinstance(value, torch.Tensor) and value.numel() == 1:
+                    logs[key] = logs.get(key, 0.0) + float(value.detach()) * sizes[i] / total
+        return logs, total
+
+    def optimizer_step(self, logs: dict[str, float]) -> bool:
+        """Clip, check finiteness, step; returns False when a non-finite step was skipped."""
+        set_lr(self.optimizer, lr_at(self.step, self.cfg))
+        clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
+        norm = torch.nn.utils.clip_grad_norm_(self.params, clip)
+        finite = math.isfinite(logs.get("loss", float("nan"))) and bool(torch.isfinite(norm))
+        if not finite:
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.cfg.nan_policy == "stop":
+                raise LeanvlError(f"non-finite loss or gradient at step {self.step + 1}; stopped "
+                                  f"(last good checkpoint kept; --nan-policy skip skips such steps)")
+            self.nonfinite_skipped += 1
+            return False
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        logs["grad_norm"] = float(norm)
+        return True
+
+    # ----- the run -----------------------------------------------------------------------------------------------
+    def save(self) -> None:
+        if self.main:
+            extra = {"microbatches": self.step * self.cfg.accum_freq, "nonfinite_skipped": self.nonfinite_skipped,
+                     "data_stats": self.data_stats.as_dict(), "world_size": self.world}
+            save_checkpoint(self.cfg.out, self.step, self.task, self.optimizer, extra, self.cfg.keep)
+        dist.barrier()
+
+    def run(self) -> TrainResult:
+        cfg = self.cfg
+        log = MetricsLog(cfg.out, self.main)
+        log.truncate_after(self.step)
+        stream = self.batches(self.step * cfg.accum_freq)
+        bar = self.speed.progress(cfg.steps, self.step, enabled=cfg.progress and self.main)
+        logs: dict[str, float] = {}
+        compiled = False
+        while self.step < cfg.steps:
+            micro = self.next_micro_batches(stream)
+            self.speed.start_step()
+            with count_flops(enabled=self.speed.flops_per_sample is None) as flops:
+                logs, n = self.forward_backward(micro)
+            self.speed.record_flops(flops, n)
+            stepped = self.optimizer_step(logs)
+            self.step += 1
+            self.speed.end_step(n * self.world)
+            if cfg.compile and not compiled:  # compile after the (eager, FLOP-counted) first step
+                self.task.compile()
+                compiled = True
+            logs.update(lr=lr_at(self.step - 1, cfg), **self.speed.scalars())
+            if not stepped:
+                logs["skipped_nonfinite"] = 1.0
+            bar.update(1)
+            bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.4f}", lr=f"{logs['lr']:.2e}",
+                            samples_s=f"{logs.get('samples_per_s', 0):.1f}", refresh=False)
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                log.write(self.step, logs, self.data_stats.as_dict())
+            if (cfg.save_every and self.step % cfg.save_every == 0) or self.step == cfg.steps:
+                self.save()
+        bar.close()
+        mem, kind = peak_memory(self.device)
+        return TrainResult(step=self.step, wall_s=self.speed.wall_s(), images_per_s=self.speed.overall_rate(),
+                           peak_memory_mb=mem, peak_memory_kind=kind, last=logs, data=self.data_stats.as_dict(),
+                           run_dir=cfg.out, nonfinite_skipped=self.nonfinite_skipped)
+
+
+def train(task: nn.Module, batches: Batches, cfg: TrainConfig) -> TrainResult:
+    """Train `task` on micro-batches from `batches(start)` as `cfg` says; resumes and checkpoints on the way."""
+    seed_everything(cfg.seed)
+    cfg.validate()
+    prepare_run_dir(cfg, is_main=dist.is_main())
+    trainer = Trainer(task, batches, cfg)
+    trainer.restore()
+    started = time.time()
+    result = trainer.run()
+    result.wall_s = result.wall_s or time.time() - started
+    return result

@@ -1,0 +1,91 @@
+"""The run directory: safe creation (never clobbers a run by accident), resolved config, metrics.jsonl."""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import sys
+from typing import Any
+
+import torch
+
+from leanvl.errors import LeanvlError
+from leanvl.train.checkpoint import CKPT_DIR
+
+METRICS = "metrics.jsonl"
+CONFIG = "config.json"
+
+
+def _has_run(out: str) -> bool:
+    return any(os.path.exists(os.path.join(out, n)) for n in (CONFIG, METRICS, CKPT_DIR))
+
+
+def write_json_atomic(path: str, obj: Any) -> None:
+    """Write JSON to `path` via a temp file + rename."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, default=str)
+    os.replace(tmp, path)
+
+
+def prepare_run_dir(cfg: Any, is_main: bool = True, config: dict | None = None) -> None:
+    """Create/validate `cfg.out`; refuse an existing run unless resuming or `--overwrite`; save the config."""
+    out = cfg.out
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise LeanvlError(f"--out {out}: exists and is not a directory")
+    if _has_run(out) and not cfg.resume:
+        if not cfg.overwrite:
+            raise LeanvlError(f"run directory {out} already holds a run; pass --resume latest to continue it "
+                              f"or --overwrite to replace it")
+        if is_main:
+            for name in (CKPT_DIR, METRICS, CONFIG):
+                target = os.path.join(out, name)
+                shutil.rmtree(target) if os.path.isdir(target) else (os.path.exists(target) and os.remove(target))
+    if not is_main:
+        return
+    try:
+        os.makedirs(out, exist_ok=True)
+        probe = os.path.join(out, f".write-test-{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as exc:
+        raise LeanvlError(f"--out {out}: cannot write there ({exc.strerror})") from None
+    write_json_atomic(os.path.join(out, CONFIG), config if config is not None else cfg.to_dict())
+
+
+class MetricsLog:
+    """Appends one JSON object per log step to RUN/metrics.jsonl (main process only)."""
+
+    def __init__(self, out: str, enabled: bool) -> None:
+        self.path = os.path.join(out, METRICS)
+        self.enabled = enabled
+
+    def truncate_after(self, step: int) -> None:
+        """Drop lines logged after `step` (a resumed run rewrites them identically)."""
+        if not self.enabled or not os.path.exists(self.path):
+            return
+        with open(self.path) as f:
+            kept = [line for line in f if line.strip() and json.loads(line).get("step", 0) <= step]
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            f.writelines(kept)
+        os.replace(tmp, self.path)
+
+    def write(self, step: int, scalars: dict[str, float], data: dict[str, Any]) -> None:
+        """Append the metrics of `step`."""
+        if not self.enabled:
+            return
+        row = {"step": step, **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in scalars.items()},
+               "data_raw": data.get("raw", 0), "data_skipped": data.get("skipped", 0)}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def peak_memory(device: torch.device) -> tuple[float, str]:
+    """Peak memory in MB: CUDA max allocated on GPU ('cuda'), else this process's peak RSS ('rss')."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda"
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return (rss / 2**20 if sys.platform == "darwin" else rss / 1024), "rss"
