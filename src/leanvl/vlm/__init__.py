@@ -1,0 +1,1 @@
+"""LLaVA-style VLMs on few visual tokens: vision encoder -> compressor -> projector -> causal LM."""
