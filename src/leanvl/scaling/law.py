@@ -83,10 +83,12 @@ def _solve(x0, ln_n, ln_t, y):
 
 
 def seed_starts(ln_n, ln_t, y, k: int = 4) -> np.ndarray:
-    """Multi-start seeds: scan (alpha, beta), solve (A, D) in closed form per pair (A, D >= 0), keep the k best."""
+    """Multi-start seeds: scan (alpha, beta), solve (A, D) in closed form per pair (A, D >= 0); return the k best
+    local minima of that profiled SSE surface (one start per basin), topped up to 2 distinct seeds."""
     a, b = np.meshgrid(_START_GRID, _START_GRID, indexing="ij")
     a, b = a.ravel(), b.ravel()
-    t = np.exp(-a[:, None] * ln_n[None] - b[:, None] * ln_t[None])          # [pairs, points]
+    g = _START_GRID[:, None]
+    t = (np.exp(-g * ln_n)[:, None, :] * np.exp(-g * ln_t)[None, :, :]).reshape(-1, ln_n.size)  # [pairs, points]
     tm, ym = t.mean(1, keepdims=True), y.mean()
     var = ((t - tm) ** 2).sum(1)
     amp = np.where(var > 1e-15, ((t - tm) * (y - ym)).sum(1) / np.maximum(var, 1e-15), 0.0)
@@ -96,12 +98,37 @@ def seed_starts(ln_n, ln_t, y, k: int = 4) -> np.ndarray:
     amp[neg] = np.maximum((t[neg] * y).sum(1) / (t[neg] ** 2).sum(1), 1e-8)
     floor = np.clip(floor, 0.0, 1.0)
     sse = ((amp[:, None] * t + floor[:, None] - y) ** 2).sum(1)
-    best = np.argsort(sse)[:k]
+    best = _spread(_local_minima(sse.reshape(_START_GRID.size, _START_GRID.size)), np.argsort(sse), k)
     return np.column_stack([np.log(amp[best]), a[best], b[best], floor[best]])
 
 
+def _local_minima(grid: np.ndarray) -> np.ndarray:
+    """Flat indices of the grid's local minima (<= all 8 neighbours), best first: one start per basin."""
+    pad = np.pad(grid, 1, constant_values=np.inf)
+    h, w = grid.shape
+    is_min = np.ones_like(grid, dtype=bool)
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            if di or dj:
+                is_min &= grid <= pad[1 + di:1 + di + h, 1 + dj:1 + dj + w]
+    idx = np.flatnonzero(is_min)
+    return idx[np.argsort(grid.ravel()[idx])]
+
+
+def _spread(minima: np.ndarray, order: np.ndarray, k: int, min_starts: int = 2, gap: int = 3) -> np.ndarray:
+    """Up to k basin seeds; if fewer than min_starts, add the best grid points >= gap cells from every chosen one."""
+    chosen = list(minima[:k])
+    size = _START_GRID.size
+    for i in order:
+        if len(chosen) >= min(min_starts, k):
+            break
+        if all(max(abs(i // size - j // size), abs(i % size - j % size)) >= gap for j in chosen):
+            chosen.append(i)
+    return np.array(chosen, dtype=int)
+
+
 def fit_theta(ln_n, ln_t, y, starts: int = 4) -> tuple[np.ndarray, float]:
-    """Best (theta, sse) over `starts` multi-start least-squares runs."""
+    """Best (theta, sse) over least-squares runs from up to `starts` seeds (the best grid basins)."""
     best = (None, np.inf)
     for x0 in seed_starts(ln_n, ln_t, y, starts):
         theta, sse = _solve(x0, ln_n, ln_t, y)
