@@ -1,0 +1,151 @@
+"""Exact, resumable micro-batches from a Source, independent of the number of loader workers; skip accounting.
+
+Micro-batch b covers raw items [b*B, (b+1)*B) of the source's raw stream. A consumer (one rank) asks for
+b = offset + (start + k) * stride, k = 0, 1, ...; with W workers, worker w builds the k with k % W == w and
+torch's DataLoader (batch_size=None, in-order) interleaves them round-robin, so the sequence never depends on W.
+Every worker walks the cheap raw stream and decodes only the items of its own batches.
+"""
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+
+from leanvl.data.sample import SkipSample
+from leanvl.data.sources import Source
+from leanvl.errors import DataError, LeanvlError
+
+Transform = Callable[[Any, random.Random], torch.Tensor]
+Labeler = Callable[[list[str]], list[list[int]]]
+
+
+def transform_rng(seed: int, raw_index: int) -> random.Random:
+    """The augmentation RNG of one raw item: a function of (seed, raw index) only, so resumes are exact."""
+    return random.Random(seed * 1_000_003 + raw_index)
+
+
+def _collate(items: list[tuple[int, Any]], skipped: Counter, batch_size: int, labeler: Labeler | None,
+             empty_size: int) -> dict[str, Any]:
+    """items: (raw index, (tensor, Sample)) in stream order -> the batch dict of docs/CONTRACTS.md."""
+    captions = [s.caption for _, (_, s) in items]
+    if items:
+        image = torch.stack([t for _, (t, _) in items])
+    else:
+        image = torch.zeros((0, 3, empty_size, empty_size))
+    batch: dict[str, Any] = {
+        "image": image,
+        "caption": captions,
+        "attrs": [s.attrs for _, (_, s) in items],
+        "index": torch.tensor([i for i, _ in items], dtype=torch.long),
+        "skipped": dict(skipped),
+        "raw_count": batch_size,
+    }
+    if labeler is not None:
+        ids = labeler(captions)
+        batch["label_ids"] = torch.tensor([i for row in ids for i in row], dtype=torch.long)
+        offsets = [0]
+        for row in ids:
+            offsets.append(offsets[-1] + len(row))
+        batch["label_offsets"] = torch.tensor(offsets, dtype=torch.long)
+    return batch
+
+
+class _Batches(torch.utils.data.IterableDataset):
+    """Yields this worker's share (k % W == w) of micro-batches b = offset + (start + k) * stride."""
+
+    def __init__(self, source: Source, batch_size: int, transform: Transform, labeler: Labeler | None,
+                 seed: int, start: int, stride: int, offset: int) -> None:
+        super().__init__()
+        self.source, self.batch_size, self.transform, self.labeler = source, batch_size, transform, labeler
+        self.seed, self.start, self.stride, self.offset = seed, start, stride, offset
+
+    def _owner(self, b: int, workers: int) -> int | None:
+        """k of micro-batch b modulo the worker count when this consumer takes b, else None."""
+        rel = b - self.offset
+        if rel < 0 or rel % self.stride:
+            return None
+        k = rel // self.stride - self.start
+        return None if k < 0 else k % workers
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        info = torch.utils.data.get_worker_info()
+        workers, me = (info.num_workers, info.id) if info is not None else (1, 0)
+        B = self.batch_size
+        first_b = self.offset + (self.start + me) * self.stride
+        current, items, skipped = -1, [], Counter()
+        empty_size = getattr(self.source, "image_size", 64)
+        for r, raw in self.source.stream(first_b * B):
+            b = r // B
+            if self._owner(b, workers) != me:
+                continue
+            if b != current:
+                current, items, skipped = b, [], Counter()
+            try:
+                sample = self.source.decode(raw)
+                items.append((r, (self.transform(sample.image, transform_rng(self.seed, r)), sample)))
+            except SkipSample as exc:
+                skipped[exc.reason] += 1
+            if r == (b + 1) * B - 1:
+                batch = _collate(items, skipped, B, self.labeler, empty_size)
+                if items:
+                    empty_size = int(batch["image"].shape[-1])
+                yield batch
+
+
+def make_batches(source: Source, *, batch_size: int, transform: Transform, labeler: Labeler | None = None,
+                 seed: int = 0, start: int = 0, stride: int = 1, offset: int = 0,
+                 num_workers: int = 0) -> Iterator[dict[str, Any]]:
+    """Endless micro-batches offset + (start + k) * stride (k = 0, 1, ...) of `source`; see docs/CONTRACTS.md."""
+    if batch_size < 1:
+        raise LeanvlError(f"batch size must be >= 1, got {batch_size}")
+    if stride < 1 or not 0 <= offset < stride or start < 0 or num_workers < 0:
+        raise LeanvlError(f"bad batch position: start={start} stride={stride} offset={offset} "
+                          f"num_workers={num_workers}")
+    dataset = _Batches(source, batch_size, transform, labeler, seed, start, stride, offset)
+    if num_workers == 0:
+        yield from dataset
+        return
+    loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=num_workers)  # in order by default
+    try:
+        yield from loader
+    except LeanvlError as exc:  # re-raised from a worker with its traceback in the text: keep the one-line message
+        lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+        raise type(exc)(lines[-1].split(": ", 1)[-1] if lines else "data loader worker failed") from None
+
+
+class DataStats:
+    """Running count of raw and skipped items; `check()` stops a run whose bad fraction exceeds the limit."""
+
+    def __init__(self, max_bad_fraction: float = 0.1, min_raw: int = 100) -> None:
+        if not 0.0 <= max_bad_fraction <= 1.0:
+            raise LeanvlError(f"max bad fraction must be in [0, 1], got {max_bad_fraction}")
+        self.max_bad_fraction, self.min_raw = max_bad_fraction, min_raw
+        self.raw, self.by_reason = 0, Counter()
+
+    @property
+    def skipped(self) -> int:
+        return sum(self.by_reason.values())
+
+    def update(self, batch: dict[str, Any]) -> None:
+        """Add one batch's raw_count and skipped counts."""
+        self.raw += int(batch["raw_count"])
+        self.by_reason.update({k: int(v) for k, v in batch["skipped"].items() if v})
+
+    def check(self) -> None:
+        """DataError once at least `min_raw` items were seen and more than `max_bad_fraction` of them were bad."""
+        if self.raw >= self.min_raw and self.skipped > self.max_bad_fraction * self.raw:
+            reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.by_reason.items()))
+            raise DataError(f"{self.skipped} of {self.raw} samples ({100 * self.skipped / self.raw:.1f}%) were "
+                            f"unusable, above the {100 * self.max_bad_fraction:g}% limit ({reasons})")
+
+    def as_dict(self) -> dict[str, Any]:
+        """{"raw": n, "skipped": n, "by_reason": {reason: n}} (JSON-ready; for metrics and checkpoints)."""
+        return {"raw": self.raw, "skipped": self.skipped, "by_reason": dict(sorted(self.by_reason.items()))}
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Restore counts saved with `as_dict()` (e.g. on resume)."""
+        self.raw = int(state.get("raw", 0))
+        self.by_reason = Counter({k: int(v) for k, v in state.get("by_reason", {}).items() if int(v)})
