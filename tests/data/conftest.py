@@ -1,9 +1,9 @@
-"""Fixtures for the data tests (helpers live in data_helpers.py, imported by name)."""
+"""Fixtures for the data tests (helpers live in tests/data/data_helpers.py)."""
 from __future__ import annotations
 
 import pytest
 
-from data_helpers import synth_samples
+from tests.data.data_helpers import synth_samples
 from leanvl.data.shards import write_shards
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from data_helpers import synth_samples
+from tests.data.data_helpers import synth_samples
 from leanvl.cli import main
 from leanvl.data.sources import open_source
 

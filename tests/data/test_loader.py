@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from data_helpers import fake_labeler, noisy_tensor, to_tensor, write_corrupt_shards
+from tests.data.data_helpers import fake_labeler, noisy_tensor, to_tensor, write_corrupt_shards
 from leanvl.data.loader import DataStats, make_batches
 from leanvl.data.sources import open_source
 from leanvl.errors import DataError, LeanvlError

@@ -6,7 +6,7 @@ import tarfile
 
 import pytest
 
-from data_helpers import synth_samples
+from tests.data.data_helpers import synth_samples
 from leanvl.data.shards import shard_pattern, write_shards
 from leanvl.errors import LeanvlError
 

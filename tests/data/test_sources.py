@@ -9,7 +9,7 @@ import pytest
 import webdataset as wds
 from PIL import Image
 
-from data_helpers import synth_samples, write_corrupt_shards
+from tests.data.data_helpers import synth_samples, write_corrupt_shards
 from leanvl.data.sample import SkipSample
 from leanvl.data.sources import expand_shards, open_source
 from leanvl.errors import DataError, LeanvlError

@@ -98,7 +98,11 @@ class _Batches(torch.utils.data.IterableDataset):
 def make_batches(source: Source, *, batch_size: int, transform: Transform, labeler: Labeler | None = None,
                  seed: int = 0, start: int = 0, stride: int = 1, offset: int = 0,
                  num_workers: int = 0) -> Iterator[dict[str, Any]]:
-    """Endless micro-batches offset + (start + k) * stride (k = 0, 1, ...) of `source`; see docs/CONTRACTS.md."""
+    """Endless micro-batches offset + (start + k) * stride (k = 0, 1, ...) of `source`; see docs/CONTRACTS.md.
+
+    Items whose decode raises SkipSample are dropped and counted in the batch's `skipped`, so a batch may hold
+    fewer than `batch_size` images; an all-bad batch has `image` of shape [0, 3, S, S] with S from this worker's
+    previous batch (else `source.image_size`). `num_workers` changes speed only, never the batches."""
     if batch_size < 1:
         raise LeanvlError(f"batch size must be >= 1, got {batch_size}")
     if stride < 1 or not 0 <= offset < stride or start < 0 or num_workers < 0:

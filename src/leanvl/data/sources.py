@@ -347,7 +347,7 @@ def open_source(spec: str, *, image_size: int = synthetic.DEFAULT_SIZE, seed: in
                 shuffle: bool = True, word_fraction: float = synthetic.DEFAULT_WORD_FRACTION,
                 image_column: str | None = None, caption_column: str | None = None) -> Source:
     """Open a data spec (see module docstring) as a Source; LeanvlError (one line) for anything unusable."""
-    spec = spec.strip()
+    spec = os.path.expanduser(spec.strip())
     if spec == "synthetic" or spec.startswith("synthetic:"):
         n = None
         if spec != "synthetic":
