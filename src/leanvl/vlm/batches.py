@@ -1,0 +1,117 @@
+"""VLM training data: a Source (synthetic scenes, LLaVA json, shards, CSV) -> conversations -> tokenised batches.
+
+Which conversation a sample trains on: its own LLaVA `conversations` when it has them; for synthetic scenes
+(attrs with `objects`) a built-in VQA question at stage 2 or the caption at stage 1; otherwise its caption.
+The choice is a pure function of (seed, raw index), so resumed runs see exactly the same batches.
+"""
+from __future__ import annotations
+
+import os
+import random
+from typing import Any, Callable, Iterator
+
+import torch
+
+from leanvl.data.sample import Sample
+from leanvl.data.sources import Source, decode_image
+from leanvl.errors import DataError, LeanvlError
+from leanvl.vlm.chat import collate, encode_conversation
+from leanvl.vlm.vqa_data import caption_conversation, conversation, questions_for, read_llava_json
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def image_transform(size: int) -> Callable[[Any], torch.Tensor]:
+    """Resize + centre crop to `size`, CLIP mean/std (leanvl.data.transforms.EvalTransform when present)."""
+    try:
+        from leanvl.data.transforms import EvalTransform
+        return EvalTransform(size)
+    except ImportError:
+        from torchvision import transforms as T
+
+        return T.Compose([T.Resize(size, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(size),
+                          T.ToTensor(), T.Normalize(CLIP_MEAN, CLIP_STD)])
+
+
+class LlavaJsonSource(Source):
+    """LLaVA json as a leanvl Source: raw items are entry indices (re-shuffled per epoch with the seed)."""
+
+    def __init__(self, path: str, *, seed: int = 0, shuffle: bool = True, image_size: int = 64) -> None:
+        self.entries, self.root = read_llava_json(path)
+        self.path, self.seed, self.shuffle, self.image_size = path, seed, shuffle, image_size
+        missing = [e["image"] for e in self.entries if not os.path.isfile(os.path.join(self.root, e["image"]))]
+        if missing:
+            raise DataError(f"{path}: {len(missing)} image file(s) missing, e.g. {missing[0]}")
+
+    def __repr__(self) -> str:
+        return self.path
+
+    def epoch_size(self, epoch: int) -> int:
+        return len(self.entries)
+
+    def raw(self, epoch: int) -> Iterator[int]:
+        order = list(range(len(self.entries)))
+        if self.shuffle:
+            random.Random(f"llava-epoch/{self.seed}/{epoch}").shuffle(order)
+        return iter(order)
+
+    def decode(self, raw: int) -> Sample:
+        entry = self.entries[raw]
+        image = decode_image(None, path=os.path.join(self.root, entry["image"]))
+        answers = [t.get("value", "") for t in entry["conversations"] if t.get("from") in ("gpt", "assistant")]
+        attrs = {"conversations": entry["conversations"], "split": entry.get("split", "all")}
+        return Sample(str(entry.get("id", raw)), image, answers[0] if answers else "", attrs)
+
+
+def open_vlm_source(spec: str, *, image_size: int, seed: int = 0, split: str = "train", shuffle: bool = True):
+    """`synthetic[:N]`, a LLaVA `.json`, shards or CSV as a Source."""
+    if spec.lower().endswith(".json"):
+        return LlavaJsonSource(spec, seed=seed, shuffle=shuffle, image_size=image_size)
+    from leanvl.data.sources import open_source
+
+    return open_source(spec, image_size=image_size, seed=seed, split=split, shuffle=shuffle)
+
+
+def conversation_for(caption: str, attrs: dict[str, Any], stage: int, rng: random.Random) -> list[dict]:
+    """The conversation one sample trains on (see module docstring)."""
+    if attrs.get("conversations"):
+        return attrs["conversations"]
+    if attrs.get("objects") is not None and stage == 2:
+        qa = questions_for(attrs, rng)
+        return conversation(qa["question"], qa["answer"])
+    return caption_conversation(caption)
+
+
+def tokenize_batch(batch: dict[str, Any], tokenizer: Any, *, stage: int, seed: int) -> dict[str, Any]:
+    """Add `input_ids`, `labels`, `attention_mask`, `question` to a make_batches batch."""
+    if len(batch["index"]) == 0:
+        return batch
+    encoded = []
+    for idx, caption, attrs in zip(batch["index"].tolist(), batch["caption"], batch["attrs"]):
+        rng = random.Random(f"vlm-conv/{seed}/{idx}")
+        encoded.append(encode_conversation(tokenizer, conversation_for(caption, attrs, stage, rng)))
+    batch.update(collate(encoded, tokenizer.pad_token_id))
+    return batch
+
+
+def vlm_batches(source: Any, tokenizer: Any, *, batch_size: int, image_size: int, stage: int, seed: int = 0,
+                num_workers: int = 0) -> Callable[[int], Iterator[dict[str, Any]]]:
+    """`batches(start_microbatch)` for the shared trainer."""
+    from leanvl.data.loader import make_batches
+
+    if stage not in (1, 2):
+        raise LeanvlError(f"--stage must be 1 or 2, got {stage}")
+    base = image_transform(image_size)
+
+    def transform(img: Any, rng: random.Random) -> torch.Tensor:
+        return base(img.convert("RGB"))
+
+    def batches(start: int) -> Iterator[dict[str, Any]]:
+        from leanvl.train import distributed as dist
+
+        for batch in make_batches(source, batch_size=batch_size, transform=transform, seed=seed, start=start,
+                                  stride=dist.world_size(), offset=dist.rank(), num_workers=num_workers):
+            yield tokenize_batch(batch, tokenizer, stage=stage, seed=seed)
+
+    return batches

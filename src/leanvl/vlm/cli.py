@@ -1,0 +1,134 @@
+"""`leanvl vlm train | ask | eval | bench`."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from leanvl.errors import LeanvlError
+
+
+def _train(args: argparse.Namespace) -> int:
+    from leanvl.cliutil import dataclass_from_args
+    from leanvl.train.config import TrainConfig
+    from leanvl.vlm.train import VLMTrainArgs, run_train
+
+    result = run_train(dataclass_from_args(VLMTrainArgs, args), dataclass_from_args(TrainConfig, args))
+    print(json.dumps({"step": result.step, "loss": round(result.last.get("loss", float("nan")), 4),
+                      "samples_per_s": round(result.images_per_s, 2), "wall_s": round(result.wall_s, 1),
+                      f"peak_memory_mb_{result.peak_memory_kind}": round(result.peak_memory_mb, 1),
+                      "skipped": result.data.get("skipped", 0), "run_dir": result.run_dir}))
+    return 0
+
+
+def _ask(args: argparse.Namespace) -> int:
+    import torch
+    from PIL import Image, UnidentifiedImageError
+
+    from leanvl.vlm.batches import image_transform
+    from leanvl.vlm.generate import generate
+    from leanvl.vlm.io import load_vlm
+
+    if not args.question.strip():
+        raise LeanvlError("the question is empty")
+    try:
+        image = Image.open(args.image).convert("RGB")
+    except FileNotFoundError:
+        raise LeanvlError(f"--image {args.image}: no such file") from None
+    except (UnidentifiedImageError, OSError):
+        raise LeanvlError(f"--image {args.image}: not a readable image") from None
+    model = load_vlm(args.ckpt)
+    pixels = image_transform(model.cfg.image_size)(image).unsqueeze(0)
+    with torch.no_grad():
+        answer = generate(model, pixels, [args.question], max_new_tokens=args.max_new_tokens)[0]
+    print(answer)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from leanvl.vlm.evaluate import eval_items, evaluate
+    from leanvl.vlm.io import load_vlm
+
+    if args.limit is not None and args.limit < 1:
+        raise LeanvlError(f"--limit must be >= 1, got {args.limit}")
+    model = load_vlm(args.ckpt)
+    items = eval_items(args.data, image_size=model.cfg.image_size, limit=args.limit, seed=args.seed)
+    result, records = evaluate(model, items, batch_size=args.batch_size, with_image=not args.no_image,
+                               max_new_tokens=args.max_new_tokens, progress=True)
+    result["with_image"] = not args.no_image
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({**result, "records": records} if args.records else result, f, indent=2)
+    print(json.dumps(result))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from leanvl.vlm.bench import bench, format_rows
+    from leanvl.vlm.llm import load_llm
+    from leanvl.vlm.train import parse_layers
+
+    counts = parse_layers(args.tokens)
+    if not counts:
+        raise LeanvlError("--tokens needs at least one count, e.g. 1,4,16")
+    if args.repeats < 1:
+        raise LeanvlError(f"--repeats must be >= 1, got {args.repeats}")
+    llm = load_llm(args.llm)
+    rows = bench(llm.model, llm.tokenizer, counts, text_tokens=args.text_tokens, repeats=args.repeats,
+                 compressor=args.compressor, grid=args.grid, vision_dim=args.vision_dim, levels=args.levels)
+    print(f"LLM {args.llm}: {rows[0]['llm_params']:,} non-embedding params; Q = {args.text_tokens} text tokens; "
+          f"compressor {args.compressor} on a {args.grid}x{args.grid}x{args.vision_dim} grid")
+    print(format_rows(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"llm": args.llm, "compressor": args.compressor, "rows": rows}, f, indent=2)
+    return 0
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from leanvl.cliutil import add_dataclass_args
+    from leanvl.train.config import TrainConfig
+    from leanvl.vlm.train import VLMTrainArgs
+
+    p = sub.add_parser("train", help="train a VLM (encoder -> compressor -> projector -> LLM) with the shared trainer",
+                       description="Train a LLaVA-style VLM on built-in VQA, a LLaVA json, or caption shards.")
+    add_dataclass_args(p, VLMTrainArgs)
+    add_dataclass_args(p, TrainConfig, overrides={"lr": 1e-3, "weight_decay": 0.0, "batch_size": 16})
+    p.set_defaults(func=_train)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `vlm` with train | ask | eval | bench."""
+    vlm = subparsers.add_parser("vlm", help="few-token LLaVA-style VLMs: train, ask, eval, bench",
+                                description="LLaVA-style VLMs with visual-token compressors.")
+    sub = vlm.add_subparsers(dest="vlm_command", metavar="VLM_COMMAND", parser_class=type(vlm))
+    sub.required = True
+    _add_train(sub)
+    a = sub.add_parser("ask", help="answer a question about an image (greedy, KV cache)")
+    a.add_argument("--ckpt", required=True, help="VLM run directory, step directory, or saved VLM directory")
+    a.add_argument("--image", required=True, help="image file")
+    a.add_argument("question", help="the question to ask")
+    a.add_argument("--max-new-tokens", type=int, default=32, help="answer length limit (default 32)")
+    a.set_defaults(func=_ask)
+    e = sub.add_parser("eval", help="normalised exact-match VQA accuracy overall and per split")
+    e.add_argument("--ckpt", required=True, help="VLM run directory, step directory, or saved VLM directory")
+    e.add_argument("--data", default="synthetic", help="synthetic[:N] (built-in VQA, test split) or a LLaVA .json")
+    e.add_argument("--limit", type=int, default=200, help="evaluate at most K questions (default 200)")
+    e.add_argument("--json", default="", help="also write the result JSON to this file")
+    e.add_argument("--records", action="store_true", help="include every question/prediction in --json")
+    e.add_argument("--no-image", action="store_true", help="ask the same LLM without the image (text-only baseline)")
+    e.add_argument("--batch-size", type=int, default=16, help="questions per generation batch (default 16)")
+    e.add_argument("--max-new-tokens", type=int, default=8, help="answer length limit (default 8)")
+    e.add_argument("--seed", type=int, default=0, help="seed of the built-in question stream (default 0)")
+    e.set_defaults(func=_eval)
+    b = sub.add_parser("bench", help="prefill latency and FLOPs per visual-token count; compressor time")
+    b.add_argument("--llm", default="tiny", help="LLM name or local directory (default tiny)")
+    b.add_argument("--tokens", default="1,4,16,36,144,576", help="comma list of visual-token counts")
+    b.add_argument("--compressor", default="quecc", help="compressor to time (default quecc)")
+    b.add_argument("--text-tokens", type=int, default=32, help="text tokens Q in the prompt (default 32)")
+    b.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is reported (default 5)")
+    b.add_argument("--grid", type=int, default=24, help="vision grid side (default 24, CLIP ViT-L/14-336)")
+    b.add_argument("--vision-dim", type=int, default=1024, help="vision feature width (default 1024)")
+    b.add_argument("--levels", type=int, default=4, help="multi-level feature layers for keys (default 4)")
+    b.add_argument("--json", default="", help="also write the rows as JSON to this file")
+    b.set_defaults(func=_bench)

@@ -1,0 +1,80 @@
+"""VQA evaluation: normalised exact-match accuracy overall and per split (reasoning / ocr / a json's own splits)."""
+from __future__ import annotations
+
+import itertools
+import random
+from typing import Any, Iterator
+
+import torch
+
+from leanvl.errors import LeanvlError
+from leanvl.vlm.batches import LlavaJsonSource, image_transform, open_vlm_source
+from leanvl.vlm.chat import IMAGE_PLACEHOLDER
+from leanvl.vlm.generate import generate
+from leanvl.vlm.vqa_data import eval_questions, is_correct
+
+
+def _json_items(source: LlavaJsonSource) -> Iterator[dict[str, Any]]:
+    for i in range(len(source.entries)):
+        sample = source.decode(i)
+        turns = sample.attrs["conversations"]
+        human = next((t["value"] for t in turns if t.get("from") in ("human", "user")), "")
+        answer = next((t["value"] for t in turns if t.get("from") in ("gpt", "assistant")), "")
+        yield {"image": sample.image, "question": human.replace(IMAGE_PLACEHOLDER, "").strip(), "answer": answer,
+               "split": sample.attrs.get("split") or "all"}
+
+
+def _scene_items(source: Any, seed: int) -> Iterator[dict[str, Any]]:
+    from leanvl.data.sample import SkipSample
+
+    for r, raw in source.stream(0):
+        try:
+            sample = source.decode(raw)
+        except SkipSample:
+            continue
+        if sample.attrs.get("objects") is None:
+            raise LeanvlError(f"{source}: samples carry no scene attributes; evaluate on synthetic data or a json")
+        for qa in eval_questions(sample.attrs, random.Random(f"vlm-eval/{seed}/{r}")):
+            yield {"image": sample.image, **qa}
+        if getattr(source, "n", None) is not None and r + 1 >= source.n:
+            return
+
+
+def eval_items(spec: str, *, image_size: int, limit: int | None, seed: int = 0) -> list[dict[str, Any]]:
+    """Question/answer/split/image items: a LLaVA json's entries, or built-in questions on the test split."""
+    source = open_vlm_source(spec, image_size=image_size, seed=seed, split="test", shuffle=False)
+    items = _json_items(source) if isinstance(source, LlavaJsonSource) else _scene_items(source, seed)
+    out = list(itertools.islice(items, limit)) if limit else list(itertools.islice(items, 100_000))
+    if not out:
+        raise LeanvlError(f"--data {spec}: no evaluation questions")
+    return out
+
+
+def accuracy(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """{"splits": {split: acc}, "overall": acc, "counts": {split: n}} from records with `correct` and `split`."""
+    splits: dict[str, list[bool]] = {}
+    for r in records:
+        splits.setdefault(r["split"], []).append(bool(r["correct"]))
+    return {"splits": {k: sum(v) / len(v) for k, v in sorted(splits.items())},
+            "overall": sum(r["correct"] for r in records) / len(records),
+            "counts": {k: len(v) for k, v in sorted(splits.items())}}
+
+
+@torch.no_grad()
+def evaluate(model: Any, items: list[dict[str, Any]], *, batch_size: int = 16, with_image: bool = True,
+             max_new_tokens: int = 8, progress: bool = False) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Greedy answers for every item; returns (accuracy dict, per-item records)."""
+    transform = image_transform(model.cfg.image_size)
+    records = []
+    chunks = range(0, len(items), batch_size)
+    if progress:
+        from tqdm import tqdm
+        chunks = tqdm(chunks, desc="vlm eval", unit="batch")
+    for start in chunks:
+        chunk = items[start:start + batch_size]
+        images = torch.stack([transform(it["image"].convert("RGB")) for it in chunk]) if with_image else None
+        answers = generate(model, images, [it["question"] for it in chunk], max_new_tokens=max_new_tokens)
+        for it, pred in zip(chunk, answers):
+            records.append({"question": it["question"], "answer": it["answer"], "prediction": pred,
+                            "split": it["split"], "correct": is_correct(pred, it["answer"])})
+    return accuracy(records), records

@@ -1,0 +1,107 @@
+"""`vlm train` wiring: VLM flags -> model + frozen parts + data -> the shared trainer (no second training loop)."""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from leanvl.errors import LeanvlError
+from leanvl.vlm.model import PARTS, VLM, VLMConfig
+
+
+@dataclass
+class VLMTrainArgs:
+    """What VLM to train on what data. Field comments become `--help` text."""
+
+    llm: str = "tiny"                  # LLM: tiny | small | base | large | smollm2-135m | local HF model directory
+    encoder: str = "leanvl_convnet"    # vision encoder: leanvl built-in, timm name, open_clip:NAME, or `leanvl export` dir
+    encoder_weights: str = ""          # local weights file for a timm/open_clip encoder ('' = as built)
+    image_size: int = 64               # input resolution
+    compressor: str = "quecc"          # none | avgpool | tokenpacker | quecc
+    tokens: int = 4                    # visual tokens fed to the LLM (must tile the encoder grid)
+    feature_layer: str = ""            # encoder layer for the single-level features ('' = final, -2 = second-to-last)
+    multi_layers: str = ""             # comma list of encoder layers for TokenPacker/QueCC keys ('' = single-level)
+    data: str = "synthetic"            # synthetic | synthetic:N (built-in VQA) | LLaVA .json | shards | .csv
+    stage: int = 2                     # 1: captions, trains compressor+projector; 2: instructions (adds the LLM)
+    freeze: str = ""                   # comma list of parts to freeze (encoder,compressor,projector,llm; 'none'); '' = stage default
+    init: str = ""                     # start from the weights of a VLM run/checkpoint (e.g. stage 1 -> stage 2)
+
+
+def parse_layers(text: str) -> list[int]:
+    """'1,2,-1' -> [1, 2, -1]; LeanvlError on anything else."""
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise LeanvlError(f"bad layer list {text!r}; use comma-separated integers like 1,2,-1") from None
+
+
+def frozen_parts(args: VLMTrainArgs) -> set[str]:
+    """Parts to freeze: --freeze, else stage 1 -> encoder+llm, stage 2 -> encoder (LLaVA's recipe)."""
+    if args.stage not in (1, 2):
+        raise LeanvlError(f"--stage must be 1 or 2, got {args.stage}")
+    if not args.freeze:
+        return {"encoder", "llm"} if args.stage == 1 else {"encoder"}
+    if args.freeze.strip() == "none":
+        return set()
+    parts = {p.strip() for p in args.freeze.split(",") if p.strip()}
+    unknown = parts - set(PARTS)
+    if unknown:
+        raise LeanvlError(f"--freeze: unknown part(s) {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
+    return parts
+
+
+def vlm_config(args: VLMTrainArgs) -> VLMConfig:
+    """The VLMConfig of the flags."""
+    layer = parse_layers(args.feature_layer)
+    if len(layer) > 1:
+        raise LeanvlError("--feature-layer takes one layer index")
+    return VLMConfig(llm=args.llm, encoder=args.encoder, image_size=args.image_size, compressor=args.compressor,
+                     tokens=args.tokens, feature_layer=layer[0] if layer else None,
+                     multi_layers=parse_layers(args.multi_layers))
+
+
+def _init_from(model: VLM, path: str) -> None:
+    from safetensors.torch import load_model
+
+    from leanvl.vlm.io import resolve_checkpoint
+
+    _, weights = resolve_checkpoint(path)
+    try:
+        load_model(model, weights, strict=False)
+    except RuntimeError as exc:
+        raise LeanvlError(f"--init {path}: weights do not fit this VLM ({str(exc).splitlines()[0][:120]})") from None
+
+
+def _check_run_dir(out: str, resume: str, overwrite: bool) -> None:
+    """Refuse an existing run before touching it (the trainer re-checks; the VLM spec is written first)."""
+    from leanvl.train.checkpoint import CKPT_DIR
+    from leanvl.train.run_dir import CONFIG, METRICS
+
+    exists = any(os.path.exists(os.path.join(out, n)) for n in (CONFIG, METRICS, CKPT_DIR))
+    if exists and not resume and not overwrite:
+        raise LeanvlError(f"run directory {out} already holds a run; pass --resume latest to continue it "
+                          f"or --overwrite to replace it")
+
+
+def run_train(args: VLMTrainArgs, tcfg: Any) -> Any:
+    """Build the VLM, write its spec to RUN/vlm, and train it with `leanvl.train.loop.train`."""
+    from leanvl.train import distributed as dist
+    from leanvl.train.loop import seed_everything, train
+    from leanvl.vlm.batches import open_vlm_source, vlm_batches
+    from leanvl.vlm.io import SPEC_DIR, build_vlm, save_spec
+
+    tcfg.validate()
+    frozen = frozen_parts(args)
+    _check_run_dir(tcfg.out, tcfg.resume, tcfg.overwrite)
+    seed_everything(tcfg.seed)
+    model = build_vlm(vlm_config(args), encoder_pretrained=args.encoder_weights or None, seed=tcfg.seed)
+    source = open_vlm_source(args.data, image_size=model.cfg.image_size, seed=tcfg.seed)
+    if args.init:
+        _init_from(model, args.init)
+    model.set_frozen(frozen)
+    if dist.is_main():
+        save_spec(model, os.path.join(tcfg.out, SPEC_DIR))
+    tcfg.extra = {"vlm": asdict(args), "frozen": sorted(frozen)}
+    batches = vlm_batches(source, model.tokenizer, batch_size=tcfg.batch_size, image_size=model.cfg.image_size,
+                          stage=args.stage, seed=tcfg.seed, num_workers=tcfg.num_workers)
+    return train(model, batches, tcfg)

@@ -1,0 +1,156 @@
+"""Built-in VQA from synthetic scene attributes, answer normalisation, and LLaVA json reading/writing.
+
+Question kinds and their split: colour, shape, count, position (relative left/right/above/below), existence ->
+`reasoning`; the rendered word -> `ocr`. Every question is a pure function of (attrs, rng), answers are one word.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+from typing import Any
+
+from leanvl.errors import DataError, LeanvlError
+
+SUFFIX = " Answer with one word."
+REASONING_KINDS = ("color", "shape", "count", "position", "exists")
+SPLITS = ("reasoning", "ocr")
+_NUM_WORDS = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+              "seven": "7", "eight": "8", "nine": "9", "ten": "10"}
+_FALLBACK_COLORS = ("red", "green", "blue", "yellow", "purple", "orange")
+_FALLBACK_SHAPES = ("circle", "square", "triangle", "star")
+
+
+def _vocab() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    try:
+        from leanvl.data.synthetic import COLORS, SHAPES
+        return tuple(COLORS), tuple(SHAPES)
+    except ImportError:  # data layer absent: answers still come from attrs
+        return _FALLBACK_COLORS, _FALLBACK_SHAPES
+
+
+def _qa(question: str, answer: str, kind: str) -> dict[str, str]:
+    return {"question": question + SUFFIX, "answer": answer, "kind": kind,
+            "split": "ocr" if kind == "ocr" else "reasoning"}
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
+def _unique(objects: list[dict], key: str) -> list[dict]:
+    counts: dict[str, int] = {}
+    for o in objects:
+        counts[o[key]] = counts.get(o[key], 0) + 1
+    return [o for o in objects if counts[o[key]] == 1]
+
+
+def _position(objects: list[dict], rng: random.Random) -> dict[str, str] | None:
+    a, b = rng.sample(objects, 2)
+    dx, dy = a["x"] - b["x"], a["y"] - b["y"]
+    na, nb = f"{a['color']} {a['shape']}", f"{b['color']} {b['shape']}"
+    if max(abs(dx), abs(dy)) < 0.1:
+        return None
+    if abs(dx) >= abs(dy):
+        return _qa(f"Is the {na} left or right of the {nb}?", "left" if dx < 0 else "right", "position")
+    return _qa(f"Is the {na} above or below the {nb}?", "above" if dy < 0 else "below", "position")
+
+
+def reasoning_question(attrs: dict[str, Any], rng: random.Random) -> dict[str, str]:
+    """One reasoning question about the scene (kind drawn uniformly among those the scene supports)."""
+    objects = attrs.get("objects") or []
+    colors, shapes = _vocab()
+    options: list[dict[str, str] | None] = [_qa("How many shapes are there?", str(len(objects)), "count")]
+    by_shape, by_color = _unique(objects, "shape"), _unique(objects, "color")
+    if by_shape:
+        o = rng.choice(by_shape)
+        options.append(_qa(f"What color is the {o['shape']}?", o["color"], "color"))
+    if by_color:
+        o = rng.choice(by_color)
+        options.append(_qa(f"What shape is the {o['color']} object?", o["shape"], "shape"))
+    if len(objects) >= 2:
+        options.append(_position(objects, rng))
+    present = {(o["color"], o["shape"]) for o in objects}
+    if objects and rng.random() < 0.5:
+        c, s = rng.choice(sorted(present))
+        options.append(_qa(f"Is there {_a(c)} {s}?", "yes", "exists"))
+    else:
+        absent = [(c, s) for c in colors for s in shapes if (c, s) not in present]
+        c, s = rng.choice(absent)
+        options.append(_qa(f"Is there {_a(c)} {s}?", "no", "exists"))
+    return rng.choice([o for o in options if o is not None])
+
+
+def ocr_question(attrs: dict[str, Any]) -> dict[str, str] | None:
+    """'What word is written in the image?' when the scene has a word, else None."""
+    word = attrs.get("word")
+    return _qa("What word is written in the image?", str(word), "ocr") if word else None
+
+
+def questions_for(attrs: dict[str, Any], rng: random.Random, *, ocr_share: float = 0.5) -> dict[str, str]:
+    """One question for training: OCR with probability `ocr_share` when the scene has a word, else reasoning."""
+    ocr = ocr_question(attrs)
+    if ocr is not None and rng.random() < ocr_share:
+        return ocr
+    return reasoning_question(attrs, rng)
+
+
+def eval_questions(attrs: dict[str, Any], rng: random.Random) -> list[dict[str, str]]:
+    """Evaluation questions of one scene: one reasoning question, plus the OCR question when there is a word."""
+    out = [reasoning_question(attrs, rng)]
+    ocr = ocr_question(attrs)
+    if ocr is not None:
+        out.append(ocr)
+    return out
+
+
+def conversation(question: str, answer: str) -> list[dict[str, str]]:
+    """A single-turn LLaVA conversation about one image."""
+    return [{"from": "human", "value": f"<image>\n{question}"}, {"from": "gpt", "value": answer}]
+
+
+def caption_conversation(caption: str) -> list[dict[str, str]]:
+    """Stage-1 (alignment) conversation: describe the image -> its caption."""
+    return conversation("Describe the image briefly.", caption)
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, strip punctuation and articles, number words -> digits; the first line only."""
+    text = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    words = re.sub(r"[^\w\s]", " ", text.lower()).split()
+    words = [_NUM_WORDS.get(w, w) for w in words if w not in ("a", "an", "the")]
+    return " ".join(words)
+
+
+def is_correct(prediction: str, answer: str) -> bool:
+    """Normalised exact match."""
+    return normalize_answer(prediction) == normalize_answer(answer)
+
+
+# ----- LLaVA json --------------------------------------------------------------------------------------------------
+def read_llava_json(path: str) -> tuple[list[dict[str, Any]], str]:
+    """Entries of a LLaVA json file (validated) and the directory images are relative to."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise LeanvlError(f"{path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid json ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, list) or not data:
+        raise DataError(f"{path}: expected a non-empty json list of LLaVA entries")
+    for i, entry in enumerate(data):
+        if not isinstance(entry, dict) or not isinstance(entry.get("conversations"), list):
+            raise DataError(f"{path}: entry {i} has no 'conversations' list")
+        if not entry.get("image"):
+            raise DataError(f"{path}: entry {i} has no 'image' (text-only entries are not supported)")
+    return data, os.path.dirname(os.path.abspath(path))
+
+
+def write_llava_json(entries: list[dict[str, Any]], path: str) -> None:
+    """Write LLaVA json atomically."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(entries, f, indent=1)
+    os.replace(tmp, path)
