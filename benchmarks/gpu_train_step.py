@@ -1,0 +1,173 @@
+"""Training-step throughput: leanvl SuperClass vs open_clip CLIP on the same image tower, in one run.
+
+Data already on the device (random images, ~12 subword labels per caption, random 77-token texts), bf16 autocast,
+fused AdamW, optional torch.compile. Prints img/s, GFLOP/img (FlopCounterMode, fwd+bwd) and MFU per variant and the
+ratio SuperClass / CLIP. Also measures peak memory of head + loss, dense K-hot target vs leanvl's sparse path.
+
+  python benchmarks/gpu_train_step.py                       # H100: ViT-B/16, batch 256, compiled
+  python benchmarks/gpu_train_step.py --smoke               # CPU smoke test of the script itself
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+
+from leanvl.models import create_encoder
+from leanvl.objectives.superclass import ClassifierHead, row_index, softmax_ce_sparse
+from leanvl.train.speed import device_peak_flops
+
+VOCAB = 49408
+
+
+def sparse_labels(batch: int, per_caption: int, device: torch.device, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    rows = [torch.randperm(VOCAB - 3, generator=g)[:per_caption].sort().values + 1 for _ in range(batch)]
+    ids = torch.cat(rows).to(device)
+    offsets = torch.arange(0, batch * per_caption + 1, per_caption, device=device)
+    return ids, offsets
+
+
+class SuperClassStep(torch.nn.Module):
+    def __init__(self, model: str, size: int) -> None:
+        super().__init__()
+        self.encoder = create_encoder(model, image_size=size)
+        self.head = ClassifierHead(self.encoder.width, VOCAB)
+
+    def forward(self, images, ids, rows, weights):
+        logits = self.head(self.encoder.forward_pooled(images))
+        return softmax_ce_sparse(logits, ids, rows, weights)[0]
+
+
+class ClipStep(torch.nn.Module):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        import open_clip
+
+        self.model = open_clip.create_model(name)
+        self.loss = open_clip.ClipLoss()
+
+    def forward(self, images, texts):
+        img, txt, scale = self.model(images, texts)[:3]
+        return self.loss(img, txt, scale)
+
+
+def time_steps(module, inputs, steps: int, compile_: bool, device) -> dict:
+    """Warm up (and compile), then time `steps` optimizer steps; FLOPs counted on one eager step."""
+    opt = torch.optim.AdamW(module.parameters(), lr=1e-4, fused=device.type == "cuda")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.autocast(device.type, dtype=torch.bfloat16):
+        module(*inputs).backward()
+    opt.zero_grad(set_to_none=True)
+    flops = counter.get_total_flops()
+    run = torch.compile(module) if compile_ else module
+
+    def step():
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            loss = run(*inputs)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    t0 = time.perf_counter()
+    for _ in range(3):
+        step()
+    sync(device)
+    warm = time.perf_counter() - t0
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync(device)
+    dt = (time.perf_counter() - t0) / steps
+    batch = inputs[0].shape[0]
+    out = {"img_s": batch / dt, "gflop_per_img": flops / batch / 1e9, "warmup_s": warm}
+    peak = device_peak_flops(device)
+    if peak:
+        out["mfu"] = flops / dt / peak
+        out["peak_mem_gb"] = torch.cuda.max_memory_allocated() / 2**30
+    return out
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def loss_memory(batches: list[int], width: int, device) -> list[dict]:
+    """Peak memory (MB) of head + loss forward/backward, dense B x V target vs sparse labels."""
+    rows = []
+    head = ClassifierHead(width, VOCAB).to(device)
+    for b in batches:
+        feats = torch.randn(b, width, device=device, requires_grad=True)
+        ids, offsets = sparse_labels(b, 12, device)
+        r = row_index(offsets)
+        res = {"batch": b}
+        for kind in ("dense", "sparse"):
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                logits = head(feats)
+            if kind == "dense":
+                target = torch.zeros(b, VOCAB, device=device)
+                target[r, ids] = 1.0
+                target = target / target.sum(1, keepdim=True)
+                loss = F.cross_entropy(logits.float(), target)
+            else:
+                loss = softmax_ce_sparse(logits, ids, r, torch.ones_like(ids, dtype=torch.float32))[0]
+            loss.backward()
+            res[f"{kind}_mb"] = (torch.cuda.max_memory_allocated() - base) / 2**20
+            del logits, loss
+            feats.grad = None
+            head.zero_grad(set_to_none=True)
+        rows.append(res)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="vit_base_patch16_224", help="timm name of the SuperClass image tower")
+    ap.add_argument("--clip-model", default="ViT-B-16", help="open_clip model with the same image tower")
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--smoke", action="store_true", help="tiny CPU run to check the script")
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    if args.smoke:
+        args.model, args.clip_model, args.batch_size, args.size, args.steps = "vit_tiny_patch16_224", "ViT-B-32", 4, 224, 1
+        args.no_compile = True
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cuda.matmul.allow_tf32 = True
+    images = torch.randn(args.batch_size, 3, args.size, args.size, device=device)
+    ids, offsets = sparse_labels(args.batch_size, 12, device)
+    weights = torch.ones_like(ids, dtype=torch.float32)
+    texts = torch.randint(1, VOCAB - 2, (args.batch_size, 77), device=device)
+    results = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+               "batch": args.batch_size, "compile": not args.no_compile}
+    sc = SuperClassStep(args.model, args.size).to(device)
+    results["superclass"] = time_steps(sc, (images, ids, row_index(offsets), weights), args.steps,
+                                       not args.no_compile, device)
+    del sc
+    clip = ClipStep(args.clip_model).to(device)
+    results["clip"] = time_steps(clip, (images, texts), args.steps, not args.no_compile, device)
+    del clip
+    results["ratio_img_s"] = results["superclass"]["img_s"] / results["clip"]["img_s"]
+    if device.type == "cuda":
+        results["loss_memory"] = loss_memory([256, 1024, 4096], 768, device)
+    print(json.dumps(results, indent=1))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
