@@ -8,43 +8,42 @@ from typing import Any, Iterator
 import torch
 
 from leanvl.errors import LeanvlError
-from leanvl.vlm.batches import LlavaJsonSource, image_transform, open_vlm_source
+from leanvl.vlm.batches import image_transform, open_vlm_source
 from leanvl.vlm.chat import IMAGE_PLACEHOLDER
 from leanvl.vlm.generate import generate
 from leanvl.vlm.vqa_data import eval_questions, is_correct
 
 
-def _json_items(source: LlavaJsonSource) -> Iterator[dict[str, Any]]:
-    for i in range(len(source.entries)):
-        sample = source.decode(i)
-        turns = sample.attrs["conversations"]
-        human = next((t["value"] for t in turns if t.get("from") in ("human", "user")), "")
-        answer = next((t["value"] for t in turns if t.get("from") in ("gpt", "assistant")), "")
-        yield {"image": sample.image, "question": human.replace(IMAGE_PLACEHOLDER, "").strip(), "answer": answer,
-               "split": sample.attrs.get("split") or "all"}
+def _conversation_item(sample: Any) -> dict[str, Any]:
+    turns = sample.attrs["conversations"]
+    human = next((t["value"] for t in turns if t.get("from") in ("human", "user")), "")
+    answer = next((t["value"] for t in turns if t.get("from") in ("gpt", "assistant")), "")
+    return {"image": sample.image, "question": human.replace(IMAGE_PLACEHOLDER, "").strip(), "answer": answer,
+            "split": sample.attrs.get("split") or "all"}
 
 
-def _scene_items(source: Any, seed: int) -> Iterator[dict[str, Any]]:
+def _items(source: Any, seed: int) -> Iterator[dict[str, Any]]:
+    """One epoch of the source as questions: its own conversations, or built-in questions from scene attrs."""
     from leanvl.data.sample import SkipSample
 
-    for r, raw in source.stream(0):
+    for r, raw in enumerate(source.raw(0)):
         try:
             sample = source.decode(raw)
         except SkipSample:
             continue
-        if sample.attrs.get("objects") is None:
-            raise LeanvlError(f"{source}: samples carry no scene attributes; evaluate on synthetic data or a json")
-        for qa in eval_questions(sample.attrs, random.Random(f"vlm-eval/{seed}/{r}")):
-            yield {"image": sample.image, **qa}
-        if getattr(source, "n", None) is not None and r + 1 >= source.n:
-            return
+        if sample.attrs.get("conversations"):
+            yield _conversation_item(sample)
+        elif sample.attrs.get("objects") is not None:
+            for qa in eval_questions(sample.attrs, random.Random(f"vlm-eval/{seed}/{r}")):
+                yield {"image": sample.image, **qa}
+        else:
+            raise LeanvlError(f"{source}: samples have neither conversations nor scene attributes to ask about")
 
 
 def eval_items(spec: str, *, image_size: int, limit: int | None, seed: int = 0) -> list[dict[str, Any]]:
-    """Question/answer/split/image items: a LLaVA json's entries, or built-in questions on the test split."""
+    """Question/answer/split/image items: a json's or shards' conversations, or built-in questions (test split)."""
     source = open_vlm_source(spec, image_size=image_size, seed=seed, split="test", shuffle=False)
-    items = _json_items(source) if isinstance(source, LlavaJsonSource) else _scene_items(source, seed)
-    out = list(itertools.islice(items, limit)) if limit else list(itertools.islice(items, 100_000))
+    out = list(itertools.islice(_items(source, seed), limit or 100_000))
     if not out:
         raise LeanvlError(f"--data {spec}: no evaluation questions")
     return out
