@@ -60,7 +60,14 @@ class Labeler:
         """caption -> labels, for the whole caption or its first `max_tokens` BPE tokens."""
         lookup = self.bpe.memo.__getitem__  # chunk -> ids, encoding (and memoising) unseen chunks
         if max_tokens is None:
-            return lambda c: sorted(set(chain.from_iterable(map(lookup, clean_chunks(c)))).difference(SPECIAL_IDS))
+
+            def whole(caption: str) -> list[int]:
+                ids = sorted(set(chain.from_iterable(map(lookup, clean_chunks(caption)))))
+                if ids and (ids[0] == PAD_ID or ids[-1] >= SOT_ID):  # rare: filter the special ids
+                    ids = [i for i in ids if i not in SPECIAL_IDS]
+                return ids
+
+            return whole
 
         def truncated(caption: str) -> list[int]:
             ids: list[int] = []

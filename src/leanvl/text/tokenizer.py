@@ -121,7 +121,13 @@ class ClipBPE:
         return list(chain.from_iterable(map(self.memo.__getitem__, clean_chunks(text))))
 
     def _encode_chunk(self, chunk: str) -> tuple[int, ...]:
-        return tuple(chain.from_iterable(map(self._pieces.__getitem__, self._pattern.findall(chunk))))
+        if chunk.isascii():  # ASCII letters form one regex piece, ASCII digits one piece each
+            if chunk.isalpha():
+                return self._pieces[chunk]
+            pieces = chunk if chunk.isdigit() else self._pattern.findall(chunk)
+        else:
+            pieces = self._pattern.findall(chunk)
+        return tuple(chain.from_iterable(map(self._pieces.__getitem__, pieces)))
 
     def _encode_piece(self, piece: str) -> tuple[int, ...]:
         if piece in self._special:  # a literal special string maps to its id, as in open_clip
