@@ -3,7 +3,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_encoder", "labels"]
+__all__ = ["__version__", "load_encoder"]
 
 
 def __getattr__(name: str):
@@ -12,8 +12,4 @@ def __getattr__(name: str):
         from leanvl.models.export import load_encoder
 
         return load_encoder
-    if name == "labels":
-        import importlib
-
-        return importlib.import_module("leanvl.text.labels")
     raise AttributeError(name)
