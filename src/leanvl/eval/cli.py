@@ -1,4 +1,4 @@
-"""`leanvl eval ...`: evaluations of trained encoders (probe; few-shot, zero-shot and retrieval join here)."""
+"""`leanvl eval ...`: evaluations of trained encoders and models: probe, fewshot, zeroshot, retrieval."""
 from __future__ import annotations
 
 import argparse
@@ -30,6 +30,98 @@ def load_encoder_for_eval(ckpt: str):
         return encoder, encoder.image_size
     task, cfg = load_run(ckpt)
     return task.encoder, cfg.image_size
+
+
+def load_text_model(ckpt: str):
+    """(model with encode_image/encode_text, its image size) from a CLIP or LiT run directory."""
+    from leanvl.eval.zeroshot import require_text_tower
+    from leanvl.train.pretrain import load_run
+
+    if not os.path.exists(ckpt):
+        raise LeanvlError(f"--ckpt {ckpt}: no such directory")
+    if os.path.isfile(os.path.join(ckpt, "encoder.json")):
+        raise LeanvlError(f"--ckpt {ckpt}: an exported image encoder has no text tower; train one with "
+                          f"`leanvl pretrain --objective lit --lit-encoder {ckpt} ...` and evaluate that run")
+    task, cfg = load_run(ckpt)
+    require_text_tower(task, ckpt)
+    return task, cfg.image_size
+
+
+def _report(name: str, args: argparse.Namespace, result: dict) -> int:
+    result = {"eval": name, "ckpt": args.ckpt, **({"data": args.data} if hasattr(args, "data") else {}), **result}
+    print(json.dumps(result))
+    write_json(args.json, result)
+    return 0
+
+
+def _zeroshot(args: argparse.Namespace) -> int:
+    from leanvl.eval.zeroshot import zeroshot_imagefolder, zeroshot_synthetic
+
+    model, size = load_text_model(args.ckpt)
+    if args.data == "synthetic":
+        if args.classnames:
+            raise LeanvlError("--classnames applies to ImageFolder data; synthetic tasks have built-in classes")
+        return _report("zeroshot", args, zeroshot_synthetic(model, size, n_test=args.n_test, seed=args.seed))
+    return _report("zeroshot", args, zeroshot_imagefolder(model, args.data, size, args.classnames))
+
+
+def _fewshot(args: argparse.Namespace) -> int:
+    from leanvl.eval.fewshot import fewshot_imagefolder, fewshot_synthetic
+
+    if not os.path.exists(args.ckpt):
+        raise LeanvlError(f"--ckpt {args.ckpt}: no such directory")
+    encoder, size = load_encoder_for_eval(args.ckpt)
+    if args.data == "synthetic":
+        result = fewshot_synthetic(encoder, size, k=args.k, seeds=args.seeds, n_train=args.n_train,
+                                   n_test=args.n_test, seed=args.seed)
+    else:
+        result = fewshot_imagefolder(encoder, args.data, size, k=args.k, seeds=args.seeds)
+    return _report("fewshot", args, result)
+
+
+def _retrieval(args: argparse.Namespace) -> int:
+    from leanvl.eval.retrieval import retrieval_synthetic
+
+    if args.n < 5:
+        raise LeanvlError(f"--n must be >= 5 (R@5 needs 5 candidates), got {args.n}")
+    model, size = load_text_model(args.ckpt)
+    return _report("retrieval", args, retrieval_synthetic(model, size, n=args.n, seed=args.seed))
+
+
+def _add_text_evals(evsub: argparse._SubParsersAction) -> None:
+    """`eval fewshot`, `eval zeroshot`, `eval retrieval`."""
+    f = evsub.add_parser("fewshot", help="k-shot logistic regression on frozen pooled features (mean/std over seeds)")
+    f.add_argument("--ckpt", required=True, help="pre-training run directory or `leanvl export` directory")
+    f.add_argument("--data", default="synthetic", help="synthetic (attribute tasks) or an ImageFolder root "
+                                                      "with train/ (shots) and val/ (default: synthetic)")
+    f.add_argument("--k", type=int, default=10, help="examples per class (default: 10)")
+    f.add_argument("--seeds", type=int, default=3, help="repetitions with different shots (default: 3)")
+    f.add_argument("--n-train", type=int, default=2000, help="synthetic: pool of scenes the shots are drawn from")
+    f.add_argument("--n-test", type=int, default=1000, help="synthetic: held-out scenes to score")
+    f.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes")
+    f.add_argument("--json", default="", help="also write the result to this JSON file")
+    f.set_defaults(func=_fewshot)
+    z = evsub.add_parser("zeroshot", help="zero-shot classification with prompt-template ensembles "
+                                         "(CLIP or LiT runs)")
+    z.add_argument("--ckpt", required=True, help="CLIP or LiT pre-training run directory")
+    z.add_argument("--data", default="synthetic", help="synthetic (shape and colour of single-object scenes) or "
+                                                      "an ImageFolder root (val/ used when present)")
+    z.add_argument("--classnames", default="", help="ImageFolder: file with one class name per class folder "
+                                                    "(default: folder names, '_' read as space)")
+    z.add_argument("--n-test", type=int, default=1000, help="synthetic: held-out scenes to score")
+    z.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes")
+    z.add_argument("--json", default="", help="also write the result to this JSON file")
+    z.set_defaults(func=_zeroshot)
+    r = evsub.add_parser("retrieval", help="image->text and text->image recall@1/@5 on held-out synthetic "
+                                          "captions (CLIP or LiT runs)")
+    r.add_argument("--ckpt", required=True, help="CLIP or LiT pre-training run directory")
+    r.add_argument("--n", type=int, default=500, help="held-out image-caption pairs to rank among (default: 500)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes")
+    r.add_argument("--json", default="", help="also write the result to this JSON file")
+    r.set_defaults(func=_retrieval)
+
+
+EVAL_COMMANDS.append(_add_text_evals)
 
 
 def _probe(args: argparse.Namespace) -> int:
