@@ -6,6 +6,7 @@ import json
 
 from leanvl.cliutil import add_dataclass_args, dataclass_from_args
 from leanvl.train.config import TrainConfig
+from leanvl.train.distributed import is_main
 from leanvl.train.pretrain import PretrainConfig
 
 
@@ -15,6 +16,8 @@ def _pretrain(args: argparse.Namespace) -> int:
     cfg = dataclass_from_args(PretrainConfig, args)
     tcfg = dataclass_from_args(TrainConfig, args)
     result = run_pretrain(cfg, tcfg)
+    if not is_main():
+        return 0
     data = result.data
     print(json.dumps({"step": result.step, "loss": round(result.last.get("loss", float("nan")), 4),
                       "images_per_s": round(result.images_per_s, 1), "wall_s": round(result.wall_s, 1),

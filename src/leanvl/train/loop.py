@@ -169,6 +169,9 @@ class Trainer:
         clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
         norm = torch.nn.utils.clip_grad_norm_(self.params, clip)
         finite = math.isfinite(logs.get("loss", float("nan"))) and bool(torch.isfinite(norm))
+        if self.world > 1:  # every rank must take the same decision
+            flag = dist.all_reduce_sum(torch.tensor([0.0 if finite else 1.0], device=self.device))
+            finite = bool(flag.item() == 0)
         if not finite:
             self.optimizer.zero_grad(set_to_none=True)
             if self.cfg.nan_policy == "stop":
@@ -180,6 +183,15 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         logs["grad_norm"] = float(norm)
         return True
+
+    def mean_over_ranks(self, logs: dict[str, float]) -> dict[str, float]:
+        """Average the logged scalars over ranks (identity for one process)."""
+        if self.world == 1 or not logs:
+            return logs
+        keys = sorted(logs)
+        t = torch.tensor([logs[k] for k in keys], dtype=torch.float64, device=self.device)
+        dist.all_reduce_sum(t)
+        return {k: float(v) / self.world for k, v in zip(keys, t.tolist())}
 
     # ----- the run -----------------------------------------------------------------------------------------------
     def save(self) -> None:
@@ -204,6 +216,7 @@ class Trainer:
                 logs, n = self.forward_backward(micro)
             self.speed.record_flops(flops, n)
             stepped = self.optimizer_step(logs)
+            logs = self.mean_over_ranks(logs)
             self.step += 1
             self.speed.end_step(n * self.world)
             if cfg.compile and not compiled:  # compile after the (eager, FLOP-counted) first step
