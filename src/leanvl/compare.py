@@ -1,0 +1,197 @@
+"""`leanvl compare`: SuperClass vs CLIP on the same data order, steps, batch and image encoder, then LiT for the
+SuperClass encoder at the same step budget, then the same evaluations for all (probe, k-shot, zero-shot, retrieval).
+
+Each training runs in a fresh `leanvl pretrain` subprocess, so that its peak memory (peak RSS on CPU, CUDA max
+allocated on GPU) is its own. Evaluations run in this process on held-out synthetic scenes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from leanvl.errors import LeanvlError
+
+RUNS = ("superclass", "clip", "lit")
+
+
+@dataclass
+class CompareConfig:
+    """What to compare on what budget. Field comments become `--help` text."""
+
+    data: str = "synthetic"            # training data: synthetic | synthetic:N | shard pattern | CSV/TSV
+    steps: int = 300                   # optimizer steps of every run (SuperClass, CLIP, and LiT)
+    batch_size: int = 64               # samples per step of every run
+    out: str = ""                      # output directory (one run directory per objective, report files)
+    json: str = ""                     # also write the comparison JSON here (always written to OUT/compare.json)
+    model: str = "leanvl_convnet"      # image encoder shared by both objectives
+    image_size: int = 64               # input resolution
+    text_model: str = "leanvl-text-tiny"  # open_clip text tower config for CLIP and LiT
+    lr: float = 1e-3                   # peak learning rate of every run
+    warmup: int = 10                   # linear warmup steps of every run
+    seed: int = 0                      # seed of init, data order and augmentation (same for every run)
+    device: str = "auto"               # auto | cpu | cuda
+    precision: str = "fp32"            # fp32 | bf16 | amp_bf16 (every run)
+    eval_train: int = 2000             # held-out synthetic scenes the probe / k-shot classifiers are fit on
+    eval_test: int = 1000              # held-out synthetic scenes scored by every evaluation
+    k: int = 10                        # shots per class for the k-shot evaluation
+    overwrite: bool = False            # replace earlier results in --out
+
+    def validate(self) -> "CompareConfig":
+        """Raise LeanvlError naming the first bad value."""
+        if not self.out:
+            raise LeanvlError("--out is required")
+        for name in ("steps", "batch_size", "eval_train", "eval_test", "k"):
+            if getattr(self, name) < 1:
+                raise LeanvlError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.eval_test < 5:
+            raise LeanvlError(f"--eval-test must be >= 5 (retrieval R@5), got {self.eval_test}")
+        if self.json and not os.path.isdir(os.path.dirname(os.path.abspath(self.json))):
+            raise LeanvlError(f"--json {self.json}: its directory does not exist")
+        if os.path.exists(self.out) and not os.path.isdir(self.out):
+            raise LeanvlError(f"--out {self.out}: exists and is not a directory")
+        if os.path.isdir(self.out) and os.listdir(self.out) and not self.overwrite:
+            raise LeanvlError(f"--out {self.out} is not empty; pass --overwrite to replace its runs")
+        return self
+
+
+def pretrain_argv(cfg: CompareConfig, objective: str) -> list[str]:
+    """`leanvl pretrain` arguments of one run of the comparison (identical except objective and LiT encoder)."""
+    argv = ["pretrain", "--objective", objective, "--data", cfg.data, "--steps", str(cfg.steps),
+            "--batch-size", str(cfg.batch_size), "--model", cfg.model, "--image-size", str(cfg.image_size),
+            "--text-model", cfg.text_model, "--lr", repr(cfg.lr), "--warmup", str(cfg.warmup),
+            "--seed", str(cfg.seed), "--device", cfg.device, "--precision", cfg.precision,
+            "--out", os.path.join(cfg.out, objective), "--log-every", str(max(1, cfg.steps // 50)),
+            "--no-progress", "--overwrite"]
+    if objective == "lit":
+        argv += ["--lit-encoder", os.path.join(cfg.out, "superclass")]
+    return argv
+
+
+def run_training(cfg: CompareConfig, objective: str) -> dict[str, Any]:
+    """Train one objective in a fresh process; returns its RUN/result.json."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    cmd = [sys.executable, "-m", "leanvl.cli", *pretrain_argv(cfg, objective)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()] or ["(no output)"]
+        raise LeanvlError(f"{objective} training failed (exit {proc.returncode}): {lines[-1]}")
+    with open(os.path.join(cfg.out, objective, "result.json")) as f:
+        return json.load(f)
+
+
+def loss_curve(run_dir: str) -> list[tuple[int, float]]:
+    """(step, loss) pairs from RUN/metrics.jsonl."""
+    points = []
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        for line in f:
+            if line.strip():
+                row = json.loads(line)
+                points.append((int(row["step"]), float(row["loss"])))
+    return points
+
+
+def evaluate_runs(cfg: CompareConfig) -> dict[str, dict[str, Any]]:
+    """Probe and k-shot of both encoders; zero-shot and retrieval of CLIP and of LiT (SuperClass's encoder)."""
+    import torch
+
+    from leanvl.eval.fewshot import fewshot_synthetic, single_thread
+    from leanvl.eval.probe import probe_synthetic
+    from leanvl.eval.retrieval import retrieval_synthetic
+    from leanvl.eval.zeroshot import zeroshot_synthetic
+    from leanvl.train.pretrain import load_run
+
+    n_tr, n_te, size = cfg.eval_train, cfg.eval_test, cfg.image_size
+    evals: dict[str, dict[str, Any]] = {}
+    for name in RUNS:
+        task, _ = load_run(os.path.join(cfg.out, name))
+        ev: dict[str, Any] = {"trainable_params": sum(p.numel() for p in task.parameters() if p.requires_grad),
+                              "encoder_params": sum(p.numel() for p in task.encoder.parameters())}
+        with torch.no_grad(), single_thread():  # small solver ops: 2 threads were ~15x slower on a busy CPU
+            if name != "lit":  # LiT's encoder is SuperClass's, locked: same features
+                ev["probe"] = probe_synthetic(task.encoder, size, n_train=n_tr, n_test=n_te, seed=cfg.seed)
+                ev["fewshot"] = fewshot_synthetic(task.encoder, size, k=cfg.k, n_train=n_tr, n_test=n_te,
+                                                  seed=cfg.seed)
+            if hasattr(task, "encode_text"):
+                ev["zeroshot"] = zeroshot_synthetic(task, size, n_test=n_te, seed=cfg.seed)
+                ev["retrieval"] = retrieval_synthetic(task, size, n=min(n_te, 500), seed=cfg.seed)
+        evals[name] = ev
+    return evals
+
+
+def summarise(cfg: CompareConfig, trained: dict[str, dict], evals: dict[str, dict]) -> dict[str, Any]:
+    """The comparison JSON: {"objectives": {"superclass": {...}, "clip": {...}}, "setup": {...}}."""
+    def train_part(name: str) -> dict[str, Any]:
+        r = trained[name]
+        return {"images_per_s": r["images_per_s"], "peak_memory_mb": r["peak_memory_mb"],
+                "peak_memory_kind": r["peak_memory_kind"], "wall_s": r["wall_s"], "params": r["params"],
+                "trainable_params": evals[name]["trainable_params"], "encoder_params": evals[name]["encoder_params"],
+                "final_loss": r.get("last", {}).get("loss"), "steps": r["step"],
+                "loss_curve": loss_curve(os.path.join(cfg.out, name))}
+
+    objectives: dict[str, Any] = {}
+    for name, zs_from in (("superclass", "lit"), ("clip", "clip")):
+        ev, zs = evals[name], evals[zs_from]
+        objectives[name] = {**train_part(name), "probe_top1": ev["probe"]["top1"], "probe": ev["probe"],
+                            "fewshot_top1": ev["fewshot"]["top1"], "fewshot_top1_std": ev["fewshot"]["top1_std"],
+                            "fewshot": ev["fewshot"], "zeroshot_top1": zs["zeroshot"]["top1"],
+                            "zeroshot": zs["zeroshot"], "retrieval_mean_r1": zs["retrieval"]["mean_r1"],
+                            "retrieval": zs["retrieval"], "zeroshot_via": "lit" if zs_from == "lit" else "own"}
+    objectives["superclass"]["lit"] = train_part("lit")
+    return {"objectives": objectives, "setup": {**asdict(cfg), "machine": machine_name(cfg.device)}}
+
+
+def machine_name(device: str) -> str:
+    """GPU name, or CPU model and core count."""
+    import torch
+
+    if device != "cpu" and torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    model = ""
+    if os.path.isfile("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+    return f"CPU{' ' + model if model else ''}, {os.cpu_count()} logical cores"
+
+
+def run_compare(cfg: CompareConfig) -> dict[str, Any]:
+    """Train the three runs, evaluate, write OUT/compare.{json,md,png}; returns the comparison dict."""
+    from leanvl.compare_report import markdown_table, write_report
+
+    cfg.validate()
+    os.makedirs(cfg.out, exist_ok=True)
+    trained = {}
+    for name in RUNS:
+        started = time.time()
+        print(f"leanvl compare: training {name} ({cfg.steps} steps, batch {cfg.batch_size}) ...", file=sys.stderr)
+        trained[name] = run_training(cfg, name)
+        print(f"leanvl compare: {name} done in {time.time() - started:.0f} s", file=sys.stderr)
+    print("leanvl compare: evaluating ...", file=sys.stderr)
+    result = summarise(cfg, trained, evaluate_runs(cfg))
+    write_report(result, cfg.out, cfg.json)
+    print(markdown_table(result))
+    return result
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from leanvl.cliutil import dataclass_from_args
+
+    run_compare(dataclass_from_args(CompareConfig, args))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `compare`."""
+    from leanvl.cliutil import add_dataclass_args
+
+    p = sub.add_parser("compare", help="SuperClass vs CLIP side by side (+ LiT zero-shot), same data and budget",
+                       description="Train SuperClass and CLIP with identical data order, steps, batch and encoder, "
+                                   "then LiT on the SuperClass encoder, evaluate all, and report accuracy, speed "
+                                   "and memory side by side (table, markdown, PNG, JSON).")
+    add_dataclass_args(p, CompareConfig)
+    p.set_defaults(func=_compare)
