@@ -27,6 +27,24 @@ TINY = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_att
             num_key_value_heads=2, vocab_size=1000, max_position_embeddings=2048)
 
 
+def graphed(fn, device):
+    """Capture `fn` (static inputs) in a CUDA graph and return its replay; None when capture fails."""
+    try:
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(3):
+                fn()
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            fn()
+        return graph.replay
+    except Exception as exc:  # noqa: BLE001 - report and fall back to eager
+        print(f"cuda graph capture failed: {str(exc).splitlines()[0][:200]}", flush=True)
+        return None
+
+
 def median_ms(fn, repeats: int, device) -> float:
     for _ in range(3):
         fn()
@@ -43,7 +61,8 @@ def median_ms(fn, repeats: int, device) -> float:
 
 
 @torch.no_grad()
-def run(cfg: dict, tokens: list[int], q: int, batch: int, repeats: int, device, dtype) -> list[dict]:
+def run(cfg: dict, tokens: list[int], q: int, batch: int, repeats: int, device, dtype,
+        graphs: bool = False) -> list[dict]:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     llm = LlamaForCausalLM(LlamaConfig(**cfg, attn_implementation="sdpa")).to(device, dtype).eval()
@@ -59,8 +78,11 @@ def run(cfg: dict, tokens: list[int], q: int, batch: int, repeats: int, device, 
         m = torch.randn(batch, 576, 4096, device=device, dtype=dtype)
         qe = torch.randn(batch, width, device=device, dtype=dtype)
         embeds = torch.randn(batch, q + v, width, device=device, dtype=dtype)
-        rows.append({"tokens": v, "batch": batch,
-                     "prefill_ms": median_ms(lambda: llm(inputs_embeds=embeds, logits_to_keep=1), repeats, device),
+        prefill = lambda: llm(inputs_embeds=embeds, logits_to_keep=1, use_cache=False)  # noqa: E731
+        if graphs:
+            prefill = graphed(prefill, device) or prefill
+        rows.append({"tokens": v, "batch": batch, "cuda_graph": graphs,
+                     "prefill_ms": median_ms(prefill, repeats, device),
                      "compressor_ms": median_ms(lambda: proj(comp(x, m, qe)), repeats, device),
                      "query_pass_ms": median_ms(lambda: llm.model(input_ids=text), repeats, device),
                      "flops": prefill_flops(n, layers, width, q + v)})
@@ -82,6 +104,7 @@ def main() -> None:
     ap.add_argument("--text-tokens", type=int, default=50)
     ap.add_argument("--batches", default="1,32", help="request batch sizes to measure")
     ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--cuda-graphs", action="store_true", help="replay the prefill from a captured CUDA graph")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
@@ -92,7 +115,8 @@ def main() -> None:
     out = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu", "config": cfg,
            "text_tokens": args.text_tokens, "runs": []}
     for b in (int(x) for x in args.batches.split(",")):
-        rows = run(cfg, tokens, args.text_tokens, b, 2 if args.smoke else args.repeats, device, dtype)
+        rows = run(cfg, tokens, args.text_tokens, b, 2 if args.smoke else args.repeats, device, dtype,
+                   graphs=args.cuda_graphs and device.type == "cuda")
         out["runs"].append({"batch": b, "rows": rows, "summary": summarise(rows)})
         print(json.dumps({"batch": b, **out["runs"][-1]["summary"]}), flush=True)
     if args.json:
