@@ -8,7 +8,7 @@ import pytest
 from leanvl.data.synthetic import scene_for_index
 from leanvl.errors import DataError
 from leanvl.vlm.batches import LlavaJsonSource
-from leanvl.vlm.vqa_data import (SUFFIX, eval_questions, is_correct, normalize_answer, questions_for,
+from leanvl.vlm.vqa_data import (SUFFIX, contains_answer, eval_questions, is_correct, normalize_answer, questions_for,
                                  reasoning_question)
 
 
@@ -61,6 +61,7 @@ def test_normalisation():
     assert normalize_answer(" The Red.\nmore") == "red"
     assert is_correct("Three", "3") and is_correct("yes!", "Yes") and not is_correct("red circle", "red")
     assert normalize_answer("") == ""
+    assert contains_answer("The star is red.", "red") and not contains_answer("reddish", "red")
 
 
 def test_llava_json_validation(tmp_path):

@@ -60,7 +60,8 @@ class LlavaJsonSource(Source):
         entry = self.entries[raw]
         image = decode_image(None, path=os.path.join(self.root, entry["image"]))
         answers = [t.get("value", "") for t in entry["conversations"] if t.get("from") in ("gpt", "assistant")]
-        attrs = {"conversations": entry["conversations"], "split": entry.get("split", "all")}
+        attrs = {"conversations": entry["conversations"], "split": entry.get("split", "all"),
+                 "kind": entry.get("kind", "")}
         return Sample(str(entry.get("id", raw)), image, answers[0] if answers else "", attrs)
 
 

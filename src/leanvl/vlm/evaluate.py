@@ -11,7 +11,7 @@ from leanvl.errors import LeanvlError
 from leanvl.vlm.batches import image_transform, open_vlm_source
 from leanvl.vlm.chat import IMAGE_PLACEHOLDER
 from leanvl.vlm.generate import generate
-from leanvl.vlm.vqa_data import eval_questions, is_correct
+from leanvl.vlm.vqa_data import contains_answer, eval_questions, is_correct
 
 
 def _conversation_item(sample: Any) -> dict[str, Any]:
@@ -19,7 +19,7 @@ def _conversation_item(sample: Any) -> dict[str, Any]:
     human = next((t["value"] for t in turns if t.get("from") in ("human", "user")), "")
     answer = next((t["value"] for t in turns if t.get("from") in ("gpt", "assistant")), "")
     return {"image": sample.image, "question": human.replace(IMAGE_PLACEHOLDER, "").strip(), "answer": answer,
-            "split": sample.attrs.get("split") or "all"}
+            "split": sample.attrs.get("split") or "all", "kind": sample.attrs.get("kind", "")}
 
 
 def _items(source: Any, seed: int) -> Iterator[dict[str, Any]]:
@@ -49,14 +49,26 @@ def eval_items(spec: str, *, image_size: int, limit: int | None, seed: int = 0) 
     return out
 
 
-def accuracy(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """{"splits": {split: acc}, "overall": acc, "counts": {split: n}} from records with `correct` and `split`."""
-    splits: dict[str, list[bool]] = {}
+def _rates(records: list[dict[str, Any]], key: str, field: str) -> dict[str, float]:
+    groups: dict[str, list[bool]] = {}
     for r in records:
-        splits.setdefault(r["split"], []).append(bool(r["correct"]))
-    return {"splits": {k: sum(v) / len(v) for k, v in sorted(splits.items())},
-            "overall": sum(r["correct"] for r in records) / len(records),
-            "counts": {k: len(v) for k, v in sorted(splits.items())}}
+        groups.setdefault(r[key], []).append(bool(r[field]))
+    return {k: sum(v) / len(v) for k, v in sorted(groups.items())}
+
+
+def accuracy(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Exact-match accuracy per split and overall, plus counts, per-kind accuracy and the relaxed (contains) match."""
+    out: dict[str, Any] = {"splits": _rates(records, "split", "correct"),
+                           "overall": sum(r["correct"] for r in records) / len(records)}
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["split"]] = counts.get(r["split"], 0) + 1
+    out["counts"] = dict(sorted(counts.items()))
+    if all(r.get("kind") for r in records):
+        out["kinds"] = _rates(records, "kind", "correct")
+    out["relaxed"] = {"splits": _rates(records, "split", "contains"),
+                      "overall": sum(r["contains"] for r in records) / len(records)}
+    return out
 
 
 @torch.no_grad()
@@ -75,5 +87,6 @@ def evaluate(model: Any, items: list[dict[str, Any]], *, batch_size: int = 16, w
         answers = generate(model, images, [it["question"] for it in chunk], max_new_tokens=max_new_tokens)
         for it, pred in zip(chunk, answers):
             records.append({"question": it["question"], "answer": it["answer"], "prediction": pred,
-                            "split": it["split"], "correct": is_correct(pred, it["answer"])})
+                            "split": it["split"], "kind": it.get("kind", ""),
+                            "correct": is_correct(pred, it["answer"]), "contains": contains_answer(pred, it["answer"])})
     return accuracy(records), records

@@ -66,6 +66,9 @@ class VisionTower:
                 raise LeanvlError(f"encoder layer list {indices} is out of range for {depth} layers")
             order = sorted({i % depth for i in indices})
             outs = self.encoder.forward_layers(images, order)
+        except AttributeError:
+            raise LeanvlError(f"encoder {getattr(self.encoder, 'name', '?')} cannot return intermediate layers; "
+                              f"leave --feature-layer/--multi-layers empty") from None
         except (IndexError, ValueError, AssertionError) as exc:
             raise LeanvlError(f"bad encoder layer list {indices}: {str(exc).splitlines()[0]}") from None
         if len(outs) != len(order):

@@ -128,6 +128,13 @@ def is_correct(prediction: str, answer: str) -> bool:
     return normalize_answer(prediction) == normalize_answer(answer)
 
 
+def contains_answer(prediction: str, answer: str) -> bool:
+    """Relaxed match: the normalised answer occurs as whole words in the normalised prediction (for models that
+    answer in sentences, e.g. an instruction LLM without the image); reported beside, never instead of, exact match."""
+    pred, ans = f" {normalize_answer(prediction)} ", f" {normalize_answer(answer)} "
+    return ans.strip() != "" and ans in pred
+
+
 # ----- LLaVA json --------------------------------------------------------------------------------------------------
 def read_llava_json(path: str) -> tuple[list[dict[str, Any]], str]:
     """Entries of a LLaVA json file (validated) and the directory images are relative to."""
