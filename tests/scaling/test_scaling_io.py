@@ -53,7 +53,7 @@ BAD = [
     (GOOD.replace("0.5,1,", "0.5,-1,"), "row 2, column 'visual_tokens': value -1 must be > 0"),
     (GOOD.replace("1.8,16,0.33", "1.8,16,1.3"), "row 6, column 'accuracy': value 1.3 outside [0, 1]"),
     (GOOD.replace("1.8,16,0.33", "1.8,16"), "row 6: 2 fields but the header has 3"),
-    ("llm_params_b,visual_tokens,accuracy\n0.5,1,0.3\n4,1,0.4\n0.5,4,0.35\n4,4,0.45\n", "need at least 5"),
+    ("llm_params_b,visual_tokens,accuracy\n0.5,1,0.3\n4,1,0.4\n0.5,4,0.35\n", "need at least 4"),
     ("llm_params_b,visual_tokens,accuracy\n" + "".join(f"7,{v},0.4\n" for v in (1, 4, 16, 36, 64)),
      "only one LLM size (7B)"),
     ("llm_params_b,visual_tokens,accuracy\n" + "".join(f"{n},16,0.4\n" for n in (0.5, 1, 2, 4, 7)),

@@ -117,7 +117,7 @@ def _parse_row(name: str, line: int, record: dict[str, str], cols: dict[str, str
 
 
 def check_fittable(data: ScalingData) -> None:
-    """Raise DataError unless the group can identify the law: >= 2 LLM sizes, >= 2 token counts, > 4 points."""
+    """Raise DataError unless the group can identify the law: >= 2 LLM sizes, >= 2 token counts, >= 4 points."""
     where = data.source if data.task == "all" else f"{data.source} (task {data.task!r})"
     if len(data.llm_sizes) < 2:
         raise DataError(f"{where}: column 'llm_params_b': only one LLM size ({data.llm_sizes[0]:g}B); "
@@ -125,9 +125,9 @@ def check_fittable(data: ScalingData) -> None:
     if len(data.token_counts) < 2:
         raise DataError(f"{where}: column 'visual_tokens': only one token count ({data.token_counts[0]:g}); "
                         f"need at least 2 to fit beta")
-    if len(data) <= N_PARAMS:
+    if len(data) < N_PARAMS:  # exactly N_PARAMS points is an exactly-determined fit (no residual dof)
         raise DataError(f"{where}: {len(data)} data rows but the law has {N_PARAMS} parameters; "
-                        f"need at least {N_PARAMS + 1}")
+                        f"need at least {N_PARAMS}")
 
 
 def load_results_csv(path: str | Path) -> dict[str, ScalingData]:
