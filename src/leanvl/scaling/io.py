@@ -76,10 +76,14 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     return header, [(numbered[i][0], [f.strip() for f in parsed[i]]) for i in range(1, len(parsed))]
 
 
+# Columns that state the same quantity in two units: the first present wins (`leanvl sweep` writes both).
+_SAME_QUANTITY = {("llm_params_b", "llm_params")}
+
+
 def _pick_column(header: list[str], name: str, choices: tuple[str, ...]) -> str | None:
-    """The one header column among `choices`, None if absent; error if several are present."""
+    """The one header column among `choices`, None if absent; error if several are present (except units pairs)."""
     found = [c for c in choices if c in header]
-    if len(found) > 1:
+    if len(found) > 1 and tuple(found) not in _SAME_QUANTITY:
         raise DataError(f"{name}: both columns {found[0]!r} and {found[1]!r} present; keep one")
     return found[0] if found else None
 

@@ -1,0 +1,206 @@
+"""`leanvl sweep`: the inference-optimal study end to end — train a grid of VLMs over LLM size x visual-token count,
+evaluate each on the reasoning and OCR splits, fit error = A·N^-α·V^-β + D per split, and plan.
+
+Every cell trains with the same budget (steps x batch) through the shared trainer, into `DIR/cells/<llm>-v<V>/`;
+finished cells are rows of `DIR/results.csv` and are skipped on a rerun; an interrupted cell resumes from its last
+checkpoint. `DIR/sweep.json` records the settings: a rerun with other settings is refused unless `--overwrite`.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from leanvl.errors import LeanvlError
+
+COLUMNS = ["cell", "llm", "llm_params", "llm_params_b", "visual_tokens", "task", "accuracy", "n_questions",
+           "text_tokens", "steps", "batch_size", "train_wall_s", "eval_wall_s"]
+
+
+@dataclass
+class SweepSettings:
+    """What the sweep trains and evaluates (saved as DIR/sweep.json)."""
+
+    llm_sizes: list[str] = field(default_factory=lambda: ["tiny", "small", "base", "large"])
+    tokens: list[int] = field(default_factory=lambda: [1, 4, 16, 64])
+    compressor: str = "quecc"
+    encoder: str = "leanvl_convnet"
+    image_size: int = 64
+    multi_layers: str = "1,2,3"
+    data: str = "synthetic"
+    steps: int = 200
+    batch_size: int = 32
+    lr: float = 1e-3
+    eval_limit: int = 300
+    seed: int = 0
+
+
+def _csv_list(text: str, kind: type, flag: str) -> list:
+    try:
+        items = [kind(t.strip()) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise LeanvlError(f"{flag}: expected a comma-separated list, got {text!r}") from None
+    if not items:
+        raise LeanvlError(f"{flag}: empty list")
+    return items
+
+
+def validate(s: SweepSettings) -> None:
+    """LeanvlError for an unknown LLM size or a token count that does not tile the encoder grid."""
+    from leanvl.models import create_encoder
+    from leanvl.vlm.compressors import create_compressor
+    from leanvl.vlm.llm import LLM_NAMES
+
+    for name in s.llm_sizes:
+        if name not in LLM_NAMES and not os.path.isdir(name):
+            raise LeanvlError(f"--llm-sizes: unknown LLM size {name!r} (choose from {', '.join(LLM_NAMES)} "
+                              f"or give a local HF model directory)")
+    if len(set(s.llm_sizes)) < 2 or len(set(s.tokens)) < 2:
+        raise LeanvlError("a sweep needs at least 2 LLM sizes and 2 token counts to fit the law")
+    if s.steps < 1 or s.batch_size < 1 or s.eval_limit < 1:
+        raise LeanvlError("--steps, --batch-size and --eval-limit must be >= 1")
+    grid = create_encoder(s.encoder, image_size=s.image_size).grid
+    for v in s.tokens:
+        create_compressor(s.compressor, grid=grid, tokens=v, dim=8, multi_dim=8, query_dim=8)
+
+
+def prepare_dir(out: str, s: SweepSettings, overwrite: bool) -> None:
+    """Create DIR, or check that it holds a sweep with the same settings (replace it with --overwrite)."""
+    path = os.path.join(out, "sweep.json")
+    if os.path.exists(path) and not overwrite:
+        with open(path) as f:
+            saved = json.load(f)
+        if saved != asdict(s):
+            diff = sorted(k for k in saved if saved.get(k) != asdict(s).get(k))
+            raise LeanvlError(f"{out} holds a sweep with other settings ({', '.join(diff)}); "
+                              f"use another --out or pass --overwrite")
+    elif os.path.exists(path):
+        for name in ("cells", "results.csv", "plots", "summary.json", "summary.md"):
+            target = os.path.join(out, name)
+            shutil.rmtree(target) if os.path.isdir(target) else (os.path.exists(target) and os.remove(target))
+    try:
+        os.makedirs(out, exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            json.dump(asdict(s), f, indent=2)
+        os.replace(path + ".tmp", path)
+    except OSError as exc:
+        raise LeanvlError(f"--out {out}: cannot write there ({exc.strerror})") from None
+
+
+def read_rows(out: str) -> list[dict[str, str]]:
+    """Rows of DIR/results.csv (empty when absent)."""
+    path = os.path.join(out, "results.csv")
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def append_rows(out: str, rows: list[dict[str, Any]]) -> None:
+    """Add rows to DIR/results.csv atomically (rewrite to a temp file, then rename)."""
+    path = os.path.join(out, "results.csv")
+    old = read_rows(out)
+    with open(path + ".tmp", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(old + rows)
+    os.replace(path + ".tmp", path)
+
+
+def train_cell(s: SweepSettings, llm: str, v: int, cell_dir: str) -> float:
+    """Train one (LLM, tokens) cell through the shared trainer (resuming its last checkpoint); returns wall s."""
+    from leanvl.train.config import TrainConfig
+    from leanvl.vlm.train import VLMTrainArgs, run_train
+
+    args = VLMTrainArgs(llm=llm, encoder=s.encoder, image_size=s.image_size, compressor=s.compressor, tokens=v,
+                        multi_layers=s.multi_layers if s.compressor in ("quecc", "tokenpacker") else "",
+                        data=s.data, stage=2, freeze="encoder")
+    tcfg = TrainConfig(out=cell_dir, steps=s.steps, batch_size=s.batch_size, lr=s.lr, warmup=max(1, s.steps // 20),
+                       weight_decay=0.0, save_every=max(1, s.steps // 4), keep=1, seed=s.seed, resume="latest",
+                       progress=False, log_every=max(1, s.steps // 10))
+    t0 = time.time()
+    run_train(args, tcfg)
+    return time.time() - t0
+
+
+def eval_cell(s: SweepSettings, llm: str, v: int, cell_dir: str, train_s: float) -> list[dict[str, Any]]:
+    """Evaluate a trained cell per split; one results row per split."""
+    import statistics
+
+    from leanvl.vlm.evaluate import eval_items, evaluate
+    from leanvl.vlm.io import load_vlm
+    from leanvl.vlm.llm import count_params
+
+    t0 = time.time()
+    model = load_vlm(cell_dir)
+    items = eval_items(s.data, image_size=s.image_size, limit=s.eval_limit, seed=s.seed)
+    acc, _ = evaluate(model, items, batch_size=32)
+    q = statistics.mean(len(model.tokenizer(it["question"])["input_ids"]) for it in items)
+    n = count_params(model.llm)
+    wall = time.time() - t0
+    return [{"cell": f"{llm}-v{v}", "llm": llm, "llm_params": n, "llm_params_b": n / 1e9, "visual_tokens": v,
+             "task": split, "accuracy": round(a, 6), "n_questions": acc["counts"][split],
+             "text_tokens": round(q, 2), "steps": s.steps, "batch_size": s.batch_size,
+             "train_wall_s": round(train_s, 1), "eval_wall_s": round(wall, 1)}
+            for split, a in acc["splits"].items()]
+
+
+def run_cells(s: SweepSettings, out: str) -> list[dict[str, str]]:
+    """Train and evaluate every cell not yet in results.csv; returns all rows."""
+    from tqdm.auto import tqdm
+
+    done = {r["cell"] for r in read_rows(out)}
+    cells = [(llm, v) for llm in s.llm_sizes for v in s.tokens]
+    bar = tqdm(cells, desc="sweep cells", unit="cell")
+    for llm, v in bar:
+        name = f"{llm}-v{v}"
+        bar.set_postfix(cell=name)
+        if name in done:
+            continue
+        cell_dir = os.path.join(out, "cells", name)
+        train_s = train_cell(s, llm, v, cell_dir)
+        append_rows(out, eval_cell(s, llm, v, cell_dir, train_s))
+    return read_rows(out)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from leanvl.sweep_report import report
+
+    s = SweepSettings(llm_sizes=_csv_list(args.llm_sizes, str, "--llm-sizes"),
+                      tokens=_csv_list(args.tokens, int, "--tokens"), compressor=args.compressor,
+                      encoder=args.encoder, image_size=args.image_size, data=args.data, steps=args.steps,
+                      batch_size=args.batch_size, lr=args.lr, eval_limit=args.eval_limit, seed=args.seed)
+    validate(s)
+    prepare_dir(args.out, s, args.overwrite)
+    rows = run_cells(s, args.out)
+    print(report(rows, args.out, budget_gflops=args.budget_gflops, n_boot=args.bootstrap))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `sweep`."""
+    d = SweepSettings()
+    p = sub.add_parser("sweep", help="train a VLM grid (LLM size x visual tokens), fit the scaling law per split, plan")
+    p.add_argument("--llm-sizes", default=",".join(d.llm_sizes), help=f"comma list of LLM sizes (default {','.join(d.llm_sizes)})")
+    p.add_argument("--tokens", default=",".join(map(str, d.tokens)), help="comma list of visual-token counts "
+                   "(each must tile the encoder grid; default 1,4,16,64)")
+    p.add_argument("--compressor", default=d.compressor, help="none | avgpool | tokenpacker | quecc (default quecc)")
+    p.add_argument("--encoder", default=d.encoder, help="vision encoder (name or `leanvl export` dir; frozen)")
+    p.add_argument("--image-size", type=int, default=d.image_size, help="input resolution (default 64)")
+    p.add_argument("--data", default=d.data, help="training/eval data: synthetic (built-in VQA) or a LLaVA json")
+    p.add_argument("--steps", type=int, default=d.steps, help="optimizer steps per cell (same for every cell)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="batch size per cell")
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default 1e-3)")
+    p.add_argument("--eval-limit", type=int, default=d.eval_limit, help="questions evaluated per cell")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed for every cell")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the fit intervals")
+    p.add_argument("--budget-gflops", type=float, default=0.0, help="planning budget (default: the cost of the "
+                   "second-largest LLM at the largest token count)")
+    p.add_argument("--out", required=True, help="sweep directory (results.csv, cells/, plots/, summary.*)")
+    p.add_argument("--overwrite", action="store_true", help="replace a sweep with other settings in --out")
+    p.set_defaults(func=_sweep)
