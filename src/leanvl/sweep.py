@@ -38,6 +38,7 @@ class SweepSettings:
     lr: float = 1e-3
     eval_limit: int = 300
     seed: int = 0
+    num_workers: int = 0
 
 
 def _csv_list(text: str, kind: type, flag: str) -> list:
@@ -122,7 +123,7 @@ def train_cell(s: SweepSettings, llm: str, v: int, cell_dir: str) -> float:
                         data=s.data, stage=2, freeze="encoder")
     tcfg = TrainConfig(out=cell_dir, steps=s.steps, batch_size=s.batch_size, lr=s.lr, warmup=max(1, s.steps // 20),
                        weight_decay=0.0, save_every=max(1, s.steps // 4), keep=1, seed=s.seed, resume="latest",
-                       progress=False, log_every=max(1, s.steps // 10))
+                       progress=False, log_every=max(1, s.steps // 10), num_workers=s.num_workers)
     t0 = time.time()
     run_train(args, tcfg)
     return time.time() - t0
@@ -174,7 +175,8 @@ def _sweep(args: argparse.Namespace) -> int:
     s = SweepSettings(llm_sizes=_csv_list(args.llm_sizes, str, "--llm-sizes"),
                       tokens=_csv_list(args.tokens, int, "--tokens"), compressor=args.compressor,
                       encoder=args.encoder, image_size=args.image_size, data=args.data, steps=args.steps,
-                      batch_size=args.batch_size, lr=args.lr, eval_limit=args.eval_limit, seed=args.seed)
+                      batch_size=args.batch_size, lr=args.lr, eval_limit=args.eval_limit, seed=args.seed,
+                      num_workers=args.num_workers)
     validate(s)
     prepare_dir(args.out, s, args.overwrite)
     rows = run_cells(s, args.out)
@@ -198,6 +200,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default 1e-3)")
     p.add_argument("--eval-limit", type=int, default=d.eval_limit, help="questions evaluated per cell")
     p.add_argument("--seed", type=int, default=d.seed, help="seed for every cell")
+    p.add_argument("--num-workers", type=int, default=d.num_workers, help="data-loading workers per cell")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the fit intervals")
     p.add_argument("--budget-gflops", type=float, default=0.0, help="planning budget (default: the cost of the "
                    "second-largest LLM at the largest token count)")
