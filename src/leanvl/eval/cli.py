@@ -54,9 +54,16 @@ def _report(name: str, args: argparse.Namespace, result: dict) -> int:
     return 0
 
 
+def _check_sizes(args: argparse.Namespace) -> None:
+    for name in ("n_train", "n_test"):
+        if getattr(args, name, 1) < 1:
+            raise LeanvlError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+
+
 def _zeroshot(args: argparse.Namespace) -> int:
     from leanvl.eval.zeroshot import zeroshot_imagefolder, zeroshot_synthetic
 
+    _check_sizes(args)
     model, size = load_text_model(args.ckpt)
     if args.data == "synthetic":
         if args.classnames:
@@ -68,6 +75,7 @@ def _zeroshot(args: argparse.Namespace) -> int:
 def _fewshot(args: argparse.Namespace) -> int:
     from leanvl.eval.fewshot import fewshot_imagefolder, fewshot_synthetic
 
+    _check_sizes(args)
     if not os.path.exists(args.ckpt):
         raise LeanvlError(f"--ckpt {args.ckpt}: no such directory")
     encoder, size = load_encoder_for_eval(args.ckpt)
