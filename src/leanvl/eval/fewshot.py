@@ -1,7 +1,6 @@
 """k-shot classification: logistic regression on k frozen pooled features per class, mean and std over seeds."""
 from __future__ import annotations
 
-import contextlib
 import os
 import statistics
 from typing import Any, Iterator
@@ -10,22 +9,11 @@ import torch
 from torch import nn
 
 from leanvl.errors import LeanvlError
-from leanvl.eval.linear import accuracy, fit_logistic
+from leanvl.eval.linear import accuracy, fit_logistic, single_thread
 
 # One fixed penalty (on standardised features): a held-out split of k examples per class is too small to choose
 # one reliably, and near-zero penalties on (nearly) separable shots only make L-BFGS run long.
 FEWSHOT_L2 = 1e-2
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run tiny solver ops on one thread (on a busy 2-core machine, 2 threads made L-BFGS fits ~50x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def kshot_indices(labels: torch.Tensor, k: int, seed: int) -> torch.Tensor:
