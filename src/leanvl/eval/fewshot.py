@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import statistics
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import nn
