@@ -21,6 +21,14 @@ def _pyplot():
     return plt
 
 
+def _size_label(n_b: float) -> str:
+    """LLM size for a legend: 7B, 760M, 110K."""
+    for scale, unit in ((1.0, "B"), (1e-3, "M"), (1e-6, "K")):
+        if n_b >= scale:
+            return f"{n_b / scale:.3g}{unit}"
+    return f"{n_b:.3g}B"
+
+
 def pareto_mask(cost: np.ndarray, err: np.ndarray) -> np.ndarray:
     """Points no cheaper-or-equal point beats: sorted by cost, each strictly lowers the best error so far."""
     order = np.lexsort((err, cost))
@@ -41,7 +49,7 @@ def plot_frontier(fit: FitResult, data: ScalingData, q: float, path: Path) -> Pa
     v_line = np.geomspace(1, max(data.token_counts) * 1.5, 100)
     for color, n in zip(colors, data.llm_sizes):
         sel = data.n == n
-        ax.scatter(cost[sel], data.y[sel], color=color, s=22, label=f"{n:g}B")
+        ax.scatter(cost[sel], data.y[sel], color=color, s=22, label=_size_label(n))
         ax.plot(llm_flops(n * 1e9, v_line, q), fit.law.error(n, v_line, q), color=color, lw=1)
     front = pareto_mask(cost, data.y)
     order = np.argsort(cost[front])
