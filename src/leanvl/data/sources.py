@@ -13,6 +13,8 @@ Spec strings accepted by `open_source`:
 """
 from __future__ import annotations
 
+import abc
+
 import csv
 import glob
 import io
@@ -37,16 +39,18 @@ CAPTION_COLUMNS = ("caption", "title", "text", "captions", "description", "alt",
 SHUFFLE_BUFFER = 256
 
 
-class Source:
+class Source(abc.ABC):
     """Base class: subclasses define `raw(epoch)` and `decode(raw)`; `epoch_size(epoch)` may return None."""
 
     image_size: int = synthetic.DEFAULT_SIZE
 
+    @abc.abstractmethod
     def raw(self, epoch: int) -> Iterator[Any]:
-        raise NotImplementedError
+        """Cheap, undecoded items of `epoch` in a deterministic order."""
 
+    @abc.abstractmethod
     def decode(self, raw: Any) -> Sample:
-        raise NotImplementedError
+        """The Sample of a raw item; SkipSample(reason) for a bad one."""
 
     def epoch_size(self, epoch: int) -> int | None:
         """Number of raw items in `epoch` when known without reading it, else None."""

@@ -21,7 +21,7 @@ from leanvl.train import distributed as dist
 from leanvl.train.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
 from leanvl.train.config import TrainConfig
 from leanvl.train.optim import lr_at, make_optimizer, set_lr
-from leanvl.train.run_dir import MetricsLog, peak_memory, prepare_run_dir
+from leanvl.train.run_dir import MetricsLog, check_run_dir, init_run_dir, peak_memory
 from leanvl.train.speed import Speedometer, count_flops
 
 Batches = Callable[[int], Iterator[dict]]
@@ -243,7 +243,12 @@ def train(task: nn.Module, batches: Batches, cfg: TrainConfig) -> TrainResult:
     """Train `task` on micro-batches from `batches(start)` as `cfg` says; resumes and checkpoints on the way."""
     seed_everything(cfg.seed)
     cfg.validate()
-    prepare_run_dir(cfg, is_main=dist.is_main())
+    dist.init(resolve_device(cfg.device))
+    check_run_dir(cfg)  # every rank looks before rank 0 writes
+    dist.barrier()
+    if dist.is_main():
+        init_run_dir(cfg)
+    dist.barrier()
     trainer = Trainer(task, batches, cfg)
     trainer.restore()
     started = time.time()

@@ -29,21 +29,23 @@ def write_json_atomic(path: str, obj: Any) -> None:
     os.replace(tmp, path)
 
 
-def prepare_run_dir(cfg: Any, is_main: bool = True, config: dict | None = None) -> None:
-    """Create/validate `cfg.out`; refuse an existing run unless resuming or `--overwrite`; save the config."""
+def check_run_dir(cfg: Any) -> None:
+    """Refuse an existing run unless resuming or `--overwrite` (reads only: every rank calls it before any writes)."""
     out = cfg.out
     if os.path.exists(out) and not os.path.isdir(out):
         raise LeanvlError(f"--out {out}: exists and is not a directory")
-    if _has_run(out) and not cfg.resume:
-        if not cfg.overwrite:
-            raise LeanvlError(f"run directory {out} already holds a run; pass --resume latest to continue it "
-                              f"or --overwrite to replace it")
-        if is_main:
-            for name in (CKPT_DIR, METRICS, CONFIG):
-                target = os.path.join(out, name)
-                shutil.rmtree(target) if os.path.isdir(target) else (os.path.exists(target) and os.remove(target))
-    if not is_main:
-        return
+    if _has_run(out) and not cfg.resume and not cfg.overwrite:
+        raise LeanvlError(f"run directory {out} already holds a run; pass --resume latest to continue it "
+                          f"or --overwrite to replace it")
+
+
+def init_run_dir(cfg: Any, config: dict | None = None) -> None:
+    """Create `cfg.out` (clearing an old run when `--overwrite`), check it is writable, save the config (main only)."""
+    out = cfg.out
+    if _has_run(out) and not cfg.resume and cfg.overwrite:
+        for name in (CKPT_DIR, METRICS, CONFIG):
+            target = os.path.join(out, name)
+            shutil.rmtree(target) if os.path.isdir(target) else (os.path.exists(target) and os.remove(target))
     try:
         os.makedirs(out, exist_ok=True)
         probe = os.path.join(out, f".write-test-{os.getpid()}")

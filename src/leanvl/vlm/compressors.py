@@ -7,6 +7,8 @@ tokens [B, h*w, d_multi] and query the LLM's question embedding [B, llm_width] (
 """
 from __future__ import annotations
 
+import abc
+
 import math
 from typing import Callable
 
@@ -127,8 +129,9 @@ class _CrossAttnCompressor(Compressor):
         self.v_proj = _mlp(multi_dim, d)
         self.attn = LocalCrossAttention(d)
 
+    @abc.abstractmethod
     def downsample(self, q: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Queries on the full grid [B, d, h, w] -> [B, d, g, g] (bilinear for TokenPacker, conv for QueCC)."""
 
     def attend(self, q_tokens: torch.Tensor, multi: torch.Tensor) -> torch.Tensor:
         """Query MLP -> downsample to g x g -> local cross-attention over the multi-level keys/values."""

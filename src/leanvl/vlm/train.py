@@ -72,27 +72,17 @@ def _init_from(model: VLM, path: str) -> None:
         raise LeanvlError(f"--init {path}: weights do not fit this VLM ({str(exc).splitlines()[0][:120]})") from None
 
 
-def _check_run_dir(out: str, resume: str, overwrite: bool) -> None:
-    """Refuse an existing run before touching it (the trainer re-checks; the VLM spec is written first)."""
-    from leanvl.train.checkpoint import CKPT_DIR
-    from leanvl.train.run_dir import CONFIG, METRICS
-
-    exists = any(os.path.exists(os.path.join(out, n)) for n in (CONFIG, METRICS, CKPT_DIR))
-    if exists and not resume and not overwrite:
-        raise LeanvlError(f"run directory {out} already holds a run; pass --resume latest to continue it "
-                          f"or --overwrite to replace it")
-
-
 def run_train(args: VLMTrainArgs, tcfg: Any) -> Any:
     """Build the VLM, write its spec to RUN/vlm, and train it with `leanvl.train.loop.train`."""
     from leanvl.train import distributed as dist
     from leanvl.train.loop import seed_everything, train
+    from leanvl.train.run_dir import check_run_dir
     from leanvl.vlm.batches import open_vlm_source, vlm_batches
     from leanvl.vlm.io import SPEC_DIR, build_vlm, save_spec
 
     tcfg.validate()
     frozen = frozen_parts(args)
-    _check_run_dir(tcfg.out, tcfg.resume, tcfg.overwrite)
+    check_run_dir(tcfg)  # refuse an existing run before the VLM spec is written into it
     seed_everything(tcfg.seed)
     model = build_vlm(vlm_config(args), encoder_pretrained=args.encoder_weights or None, seed=tcfg.seed)
     source = open_vlm_source(args.data, image_size=model.cfg.image_size, seed=tcfg.seed)
