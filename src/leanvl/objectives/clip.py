@@ -25,8 +25,9 @@ class Contrastive(nn.Module):
     """Image encoder + linear projection, open_clip text tower, CLIP loss; `locked` freezes the image encoder."""
 
     def __init__(self, encoder: nn.Module, text_model: str = "leanvl-text-tiny", locked: bool = False,
-                 unlock: int = 0) -> None:
+                 unlock: int = 0, local_loss: bool = True) -> None:
         super().__init__()
+        self.local_loss = local_loss
         self.encoder = encoder
         self.text = TextEncoder(text_model)
         self.image_proj = nn.Linear(encoder.width, self.text.embed_dim, bias=False)
@@ -54,7 +55,7 @@ class Contrastive(nn.Module):
 
             from leanvl.train import distributed as dist
 
-            self._loss = ClipLoss(local_loss=True, gather_with_grad=True, cache_labels=True,
+            self._loss = ClipLoss(local_loss=self.local_loss, gather_with_grad=True, cache_labels=True,
                                   rank=dist.rank(), world_size=dist.world_size())
         return self._loss
 
@@ -132,7 +133,7 @@ def build_clip(cfg: Any) -> Contrastive:
     from leanvl.models import create_encoder
 
     encoder = create_encoder(cfg.model, image_size=cfg.image_size, pretrained=cfg.pretrained or None)
-    return Contrastive(encoder, cfg.text_model)
+    return Contrastive(encoder, cfg.text_model, local_loss=cfg.clip_local_loss)
 
 
 @register_objective("lit")
@@ -145,4 +146,4 @@ def build_lit(cfg: Any) -> Contrastive:
     if size != cfg.image_size:
         raise LeanvlError(f"--image-size {cfg.image_size} differs from the locked encoder's {size}px; "
                           f"pass --image-size {size}")
-    return Contrastive(encoder, cfg.text_model, locked=True, unlock=cfg.lit_unlock)
+    return Contrastive(encoder, cfg.text_model, locked=True, unlock=cfg.lit_unlock, local_loss=cfg.clip_local_loss)

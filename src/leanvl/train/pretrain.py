@@ -33,6 +33,7 @@ class PretrainConfig:
     text_model: str = "leanvl-text-tiny"  # clip/lit: open_clip model config whose text tower is used (random init)
     lit_encoder: str = ""              # lit: run directory or export of the image encoder to lock
     lit_unlock: int = 0                # lit: unlock the last N blocks of the locked image encoder
+    clip_local_loss: bool = True       # clip/lit under DDP: each rank scores its own images against all gathered texts
 
     def validate(self) -> "PretrainConfig":
         """Raise LeanvlError naming the first bad value."""
