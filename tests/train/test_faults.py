@@ -157,3 +157,14 @@ def test_ddp_two_processes_equal_one_process_with_same_global_batch(tmp_path, wo
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
     assert a["idf_docs"].item() == b["idf_docs"].item() == 24  # IDF counts summed over ranks, exactly
+
+
+def test_vlm_train_runs_under_torchrun_and_only_rank0_reports(tmp_path):
+    out = tmp_path / "vlm"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29649",
+                           "-m", "leanvl.cli", "vlm", "train", "--llm", "tiny", "--compressor", "quecc", "--tokens",
+                           "4", "--multi-layers", "2,3", "--steps", "2", "--batch-size", "4", "--out", str(out),
+                           "--no-progress"], capture_output=True, text=True, env=ENV, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count('"step": 2') == 1
+    assert [os.path.basename(p) for p in checkpoint_dirs(str(out))] == ["step-00000002"]

@@ -13,7 +13,11 @@ def _train(args: argparse.Namespace) -> int:
     from leanvl.train.config import TrainConfig
     from leanvl.vlm.train import VLMTrainArgs, run_train
 
+    from leanvl.train.distributed import is_main
+
     result = run_train(dataclass_from_args(VLMTrainArgs, args), dataclass_from_args(TrainConfig, args))
+    if not is_main():
+        return 0
     print(json.dumps({"step": result.step, "loss": round(result.last.get("loss", float("nan")), 4),
                       "samples_per_s": round(result.images_per_s, 2), "wall_s": round(result.wall_s, 1),
                       f"peak_memory_mb_{result.peak_memory_kind}": round(result.peak_memory_mb, 1),
