@@ -11,7 +11,6 @@ import argparse
 import csv
 import json
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -81,9 +80,9 @@ def prepare_dir(out: str, s: SweepSettings, overwrite: bool) -> None:
             raise LeanvlError(f"{out} holds a sweep with other settings ({', '.join(diff)}); "
                               f"use another --out or pass --overwrite")
     elif os.path.exists(path):
-        for name in ("cells", "results.csv", "plots", "summary.json", "summary.md"):
-            target = os.path.join(out, name)
-            shutil.rmtree(target) if os.path.isdir(target) else (os.path.exists(target) and os.remove(target))
+        from leanvl.train.run_dir import remove_entries
+
+        remove_entries(out, ("cells", "results.csv", "plots", "summary.json", "summary.md"))
     try:
         os.makedirs(out, exist_ok=True)
         with open(path + ".tmp", "w") as f:

@@ -44,7 +44,7 @@ def resolve_resume(resume: str, run_dir: str) -> str | None:
     found = checkpoint_dirs(resume)
     if found:
         return found[-1]
-    raise LeanvlError(f"--resume {resume}: no checkpoint there (expected a step-XXXXXXXX directory or a run directory)")
+    raise LeanvlError(f"--resume {resume}: no checkpoint there (expected a step-NNNNNNNN directory or a run directory)")
 
 
 def _rng_state() -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

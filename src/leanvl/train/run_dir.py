@@ -29,6 +29,16 @@ def write_json_atomic(path: str, obj: Any) -> None:
     os.replace(tmp, path)
 
 
+def remove_entries(out: str, names: tuple[str, ...]) -> None:
+    """Delete the listed files/directories inside `out` (those that exist)."""
+    for name in names:
+        target = os.path.join(out, name)
+        if os.path.isdir(target):
+            shutil.rmtree(target)
+        elif os.path.exists(target):
+            os.remove(target)
+
+
 def check_run_dir(cfg: Any) -> None:
     """Refuse an existing run unless resuming or `--overwrite` (reads only: every rank calls it before any writes)."""
     out = cfg.out
@@ -43,9 +53,7 @@ def init_run_dir(cfg: Any, config: dict | None = None) -> None:
     """Create `cfg.out` (clearing an old run when `--overwrite`), check it is writable, save the config (main only)."""
     out = cfg.out
     if _has_run(out) and not cfg.resume and cfg.overwrite:
-        for name in (CKPT_DIR, METRICS, CONFIG):
-            target = os.path.join(out, name)
-            shutil.rmtree(target) if os.path.isdir(target) else (os.path.exists(target) and os.remove(target))
+        remove_entries(out, (CKPT_DIR, METRICS, CONFIG))
     try:
         os.makedirs(out, exist_ok=True)
         probe = os.path.join(out, f".write-test-{os.getpid()}")
