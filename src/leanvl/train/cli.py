@@ -5,12 +5,11 @@ import argparse
 import json
 
 from leanvl.cliutil import add_dataclass_args, dataclass_from_args
-from leanvl.train.config import TrainConfig
-from leanvl.train.distributed import is_main
-from leanvl.train.pretrain import PretrainConfig
+from leanvl.train.config import PretrainConfig, TrainConfig
 
 
 def _pretrain(args: argparse.Namespace) -> int:
+    from leanvl.train.distributed import is_main
     from leanvl.train.pretrain import run_pretrain
 
     cfg = dataclass_from_args(PretrainConfig, args)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Iterator
 
 import torch
@@ -12,38 +12,9 @@ from torch import nn
 from leanvl.errors import LeanvlError
 from leanvl.train import distributed as dist
 from leanvl.train.checkpoint import checkpoint_dirs
-from leanvl.train.config import TrainConfig
+from leanvl.train.config import PretrainConfig, TrainConfig
 from leanvl.train.loop import TrainResult, seed_everything, train
 from leanvl.train.run_dir import CONFIG, write_json_atomic
-
-
-@dataclass
-class PretrainConfig:
-    """What to pre-train on what data. Field comments become `--help` text."""
-
-    objective: str = "superclass"      # superclass | clip | lit
-    data: str = "synthetic"            # synthetic | synthetic:N | 'dir/shard-{0000..0009}.tar' | file.csv / file.tsv
-    model: str = "leanvl_vit_tiny"     # encoder: leanvl built-in, any timm model name, or open_clip:NAME
-    pretrained: str = ""               # local weights file for the encoder ('' = random init; 'hub' = download)
-    image_size: int = 64               # input resolution (synthetic scenes render at this size)
-    idf: str = "online"                # superclass IDF weighting: online | offline | none
-    idf_table: str = ""                # IDF table from `leanvl data idf` (for --idf offline)
-    loss: str = "softmax"              # superclass loss: softmax (soft-target CE) | bce
-    label_max_tokens: int = 0          # cap BPE tokens per caption for labels (0 = whole caption; 75 = CLIP's 77 context)
-    text_model: str = "leanvl-text-tiny"  # clip/lit: open_clip model config whose text tower is used (random init)
-    lit_encoder: str = ""              # lit: run directory or export of the image encoder to lock
-    lit_unlock: int = 0                # lit: unlock the last N blocks of the locked image encoder
-    clip_local_loss: bool = True       # clip/lit under DDP: each rank scores its own images against all gathered texts
-
-    def validate(self) -> "PretrainConfig":
-        """Raise LeanvlError naming the first bad value."""
-        if not 16 <= self.image_size <= 1024:
-            raise LeanvlError(f"--image-size must be in [16, 1024], got {self.image_size}")
-        if self.label_max_tokens < 0:
-            raise LeanvlError(f"--label-max-tokens must be >= 0, got {self.label_max_tokens}")
-        if self.idf == "offline" and not self.idf_table:
-            raise LeanvlError("--idf offline needs --idf-table FILE (write one with `leanvl data idf`)")
-        return self
 
 
 def make_labeler(max_tokens: int):

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leanvl.errors import LeanvlError
-from leanvl.vlm.model import PARTS, VLM, VLMConfig
+
+if TYPE_CHECKING:  # torch-free at import time, so `leanvl --help` stays quick
+    from leanvl.vlm.model import VLM, VLMConfig
 
 
 @dataclass
@@ -44,6 +46,8 @@ def frozen_parts(args: VLMTrainArgs) -> set[str]:
     if args.freeze.strip() == "none":
         return set()
     parts = {p.strip() for p in args.freeze.split(",") if p.strip()}
+    from leanvl.vlm.model import PARTS
+
     unknown = parts - set(PARTS)
     if unknown:
         raise LeanvlError(f"--freeze: unknown part(s) {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
@@ -55,6 +59,8 @@ def vlm_config(args: VLMTrainArgs) -> VLMConfig:
     layer = parse_layers(args.feature_layer)
     if len(layer) > 1:
         raise LeanvlError("--feature-layer takes one layer index")
+    from leanvl.vlm.model import VLMConfig
+
     return VLMConfig(llm=args.llm, encoder=args.encoder, image_size=args.image_size, compressor=args.compressor,
                      tokens=args.tokens, feature_layer=layer[0] if layer else None,
                      multi_layers=parse_layers(args.multi_layers))
