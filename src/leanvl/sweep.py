@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from leanvl.errors import LeanvlError
+from leanvl.paths import ensure_writable_dir
 
 COLUMNS = ["cell", "llm", "llm_params", "llm_params_b", "visual_tokens", "task", "accuracy", "n_questions",
            "text_tokens", "steps", "batch_size", "train_wall_s", "eval_wall_s"]
@@ -83,13 +84,10 @@ def prepare_dir(out: str, s: SweepSettings, overwrite: bool) -> None:
         from leanvl.train.run_dir import remove_entries
 
         remove_entries(out, ("cells", "results.csv", "plots", "summary.json", "summary.md"))
-    try:
-        os.makedirs(out, exist_ok=True)
-        with open(path + ".tmp", "w") as f:
-            json.dump(asdict(s), f, indent=2)
-        os.replace(path + ".tmp", path)
-    except OSError as exc:
-        raise LeanvlError(f"--out {out}: cannot write there ({exc.strerror})") from None
+    ensure_writable_dir(out)
+    with open(path + ".tmp", "w") as f:
+        json.dump(asdict(s), f, indent=2)
+    os.replace(path + ".tmp", path)
 
 
 def read_rows(out: str) -> list[dict[str, str]]:

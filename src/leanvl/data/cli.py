@@ -14,6 +14,7 @@ import sys
 import time
 
 from leanvl.errors import LeanvlError
+from leanvl.paths import ensure_writable_dir
 
 DATA_COMMAND_MODULES = [
     "leanvl.text.idf_cli",   # data idf
@@ -73,19 +74,11 @@ def run_synth(args: argparse.Namespace) -> int:
     if args.shard_size < 1:
         raise LeanvlError(f"--shard-size must be >= 1, got {args.shard_size}")
     syn.check_params(args.size, args.split, args.word_fraction)
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise LeanvlError(f"--out {args.out} exists and is not a directory")
     if os.path.isdir(args.out) and not args.overwrite:
         existing = [f for f in os.listdir(args.out) if f.startswith("shard-") and f.endswith(".tar")]
         if existing:
             raise LeanvlError(f"{args.out} already holds {len(existing)} shard(s); pass --overwrite to replace them")
-    try:
-        os.makedirs(args.out, exist_ok=True)
-        probe = os.path.join(args.out, ".leanvl-write-test")
-        open(probe, "w").close()
-        os.remove(probe)
-    except OSError as exc:
-        raise LeanvlError(f"cannot write to --out {args.out}: {exc.strerror or exc}") from None
+    ensure_writable_dir(args.out)
     if args.overwrite:
         for f in os.listdir(args.out):
             if f.startswith("shard-") and f.endswith(".tar"):

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from leanvl.errors import LeanvlError
+from leanvl.paths import ensure_writable_dir
 from leanvl.train.checkpoint import CKPT_DIR
 
 METRICS = "metrics.jsonl"
@@ -54,14 +55,7 @@ def init_run_dir(cfg: Any, config: dict | None = None) -> None:
     out = cfg.out
     if _has_run(out) and not cfg.resume and cfg.overwrite:
         remove_entries(out, (CKPT_DIR, METRICS, CONFIG))
-    try:
-        os.makedirs(out, exist_ok=True)
-        probe = os.path.join(out, f".write-test-{os.getpid()}")
-        with open(probe, "w") as f:
-            f.write("ok")
-        os.remove(probe)
-    except OSError as exc:
-        raise LeanvlError(f"--out {out}: cannot write there ({exc.strerror})") from None
+    ensure_writable_dir(out)
     write_json_atomic(os.path.join(out, CONFIG), config if config is not None else cfg.to_dict())
 
 

@@ -7,6 +7,7 @@ import random
 from typing import Any, Iterator
 
 from leanvl.errors import LeanvlError
+from leanvl.paths import ensure_writable_dir
 
 
 def vqa_entries(n: int, *, split: str, size: int, seed: int) -> Iterator[tuple[Any, dict[str, Any]]]:
@@ -31,12 +32,7 @@ def run_vqa(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise LeanvlError(f"--n must be >= 1, got {args.n}")
     check_params(args.size, args.split, 0.3)
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise LeanvlError(f"--out {args.out} exists and is not a directory")
-    try:
-        os.makedirs(os.path.join(args.out, "images"), exist_ok=True)
-    except OSError as exc:
-        raise LeanvlError(f"cannot write to --out {args.out}: {exc.strerror or exc}") from None
+    ensure_writable_dir(os.path.join(args.out, "images"), flag="--out")
     entries = list(vqa_entries(args.n, split=args.split, size=args.size, seed=args.seed))
     if args.format == "shards":
         from leanvl.data.sample import Sample
