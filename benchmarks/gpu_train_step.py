@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from leanvl.models import create_encoder
 from leanvl.objectives.superclass import ClassifierHead, row_index, softmax_ce_sparse
+from leanvl.train.precision import MasterWeights
 from leanvl.train.speed import device_peak_flops
 
 VOCAB = 49408
@@ -55,24 +56,39 @@ class ClipStep(torch.nn.Module):
         return self.loss(img, txt, scale)
 
 
-def time_steps(module, inputs, steps: int, compile_: bool, device) -> dict:
-    """Warm up (and compile), then time `steps` optimizer steps; FLOPs counted on one eager step."""
-    opt = torch.optim.AdamW(module.parameters(), lr=1e-4, fused=device.type == "cuda")
+def time_steps(module, inputs, steps: int, compile_mode: str | None, device, bf16_params: bool = False) -> dict:
+    """Warm up (and compile), then time `steps` optimizer steps; FLOPs counted on one eager step.
+
+    compile_mode: None (eager) or a torch.compile mode. bf16_params: the module's weights are bf16 (no autocast) and
+    the optimizer updates fp32 master copies (grads copied up, weights copied down each step).
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
+    master = MasterWeights([p for p in module.parameters() if p.requires_grad]) if bf16_params else None
+    if bf16_params:
+        inputs = tuple(x.to(torch.bfloat16) if x.is_floating_point() and x.ndim == 4 else x for x in inputs)
+    opt = torch.optim.AdamW(master.master if master else module.parameters(), lr=1e-4,
+                            fused=device.type == "cuda")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=not bf16_params)
     counter = FlopCounterMode(display=False)
-    with counter, torch.autocast(device.type, dtype=torch.bfloat16):
+    with counter, autocast:
         module(*inputs).backward()
-    opt.zero_grad(set_to_none=True)
+    module.zero_grad(set_to_none=True)
     flops = counter.get_total_flops()
-    run = torch.compile(module) if compile_ else module
+    run = torch.compile(module, mode=None if compile_mode == "default" else compile_mode) if compile_mode else module
 
     def step():
-        with torch.autocast(device.type, dtype=torch.bfloat16):
+        with autocast:
             loss = run(*inputs)
         loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        if master:  # leanvl's --precision bf16_master: grads up, fp32 AdamW, weights down
+            master.grads_up()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            master.copy_down()
+        else:
+            opt.step()
+            opt.zero_grad(set_to_none=True)
 
     t0 = time.perf_counter()
     for _ in range(3):
@@ -87,11 +103,13 @@ def time_steps(module, inputs, steps: int, compile_: bool, device) -> dict:
     sync(device)
     dt = (time.perf_counter() - t0) / steps
     batch = inputs[0].shape[0]
-    out = {"img_s": batch / dt, "gflop_per_img": flops / batch / 1e9, "warmup_s": warm}
+    out = {"img_s": batch / dt, "gflop_per_img": flops / batch / 1e9, "warmup_s": warm,
+           "compile_mode": compile_mode, "bf16_params": bf16_params}
     peak = device_peak_flops(device)
     if peak:
         out["mfu"] = flops / dt / peak
         out["peak_mem_gb"] = torch.cuda.max_memory_allocated() / 2**30
+    print(json.dumps(out), flush=True)
     return out
 
 
@@ -138,7 +156,13 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--variants", default="superclass,clip", help="which steps to time: superclass, clip")
+    ap.add_argument("--compile-mode", default="default",
+                    help="torch.compile mode of the SuperClass step (default, max-autotune-no-cudagraphs, ...)")
+    ap.add_argument("--clip-compile-mode", default="default", help="torch.compile mode of the CLIP step")
+    ap.add_argument("--bf16-params", action="store_true", help="SuperClass: bf16 weights + fp32 master/optimizer")
     ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--no-loss-memory", action="store_true", help="skip the head + loss memory table")
     ap.add_argument("--smoke", action="store_true", help="tiny CPU run to check the script")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
@@ -151,17 +175,23 @@ def main() -> None:
     ids, offsets = sparse_labels(args.batch_size, 12, device)
     weights = torch.ones_like(ids, dtype=torch.float32)
     texts = torch.randint(1, VOCAB - 2, (args.batch_size, 77), device=device)
+    variants = args.variants.split(",")
     results = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
                "batch": args.batch_size, "compile": not args.no_compile}
-    sc = SuperClassStep(args.model, args.size).to(device)
-    results["superclass"] = time_steps(sc, (images, ids, row_index(offsets), weights), args.steps,
-                                       not args.no_compile, device)
-    del sc
-    clip = ClipStep(args.clip_model).to(device)
-    results["clip"] = time_steps(clip, (images, texts), args.steps, not args.no_compile, device)
-    del clip
-    results["ratio_img_s"] = results["superclass"]["img_s"] / results["clip"]["img_s"]
-    if device.type == "cuda":
+    if "superclass" in variants:
+        sc = SuperClassStep(args.model, args.size).to(device)
+        results["superclass"] = time_steps(sc, (images, ids, row_index(offsets), weights), args.steps,
+                                           None if args.no_compile else args.compile_mode, device,
+                                           bf16_params=args.bf16_params)
+        del sc
+    if "clip" in variants:
+        clip = ClipStep(args.clip_model).to(device)
+        results["clip"] = time_steps(clip, (images, texts), args.steps,
+                                     None if args.no_compile else args.clip_compile_mode, device)
+        del clip
+    if "superclass" in results and "clip" in results:
+        results["ratio_img_s"] = results["superclass"]["img_s"] / results["clip"]["img_s"]
+    if device.type == "cuda" and not args.no_loss_memory:
         results["loss_memory"] = loss_memory([256, 1024, 4096], 768, device)
     print(json.dumps(results, indent=1))
     if args.json:

@@ -79,13 +79,21 @@ def run(cfg: dict, tokens: list[int], q: int, batch: int, repeats: int, device, 
         qe = torch.randn(batch, width, device=device, dtype=dtype)
         embeds = torch.randn(batch, q + v, width, device=device, dtype=dtype)
         prefill = lambda: llm(inputs_embeds=embeds, logits_to_keep=1, use_cache=False)  # noqa: E731
-        if graphs:
-            prefill = graphed(prefill, device) or prefill
+        compress = lambda: proj(comp(x, m, qe))  # noqa: E731
+        query = lambda: llm.model(input_ids=text)  # noqa: E731
+        from torch.utils.flop_counter import FlopCounterMode
+
+        counter = FlopCounterMode(display=False)
+        with counter:
+            compress()
+        comp_flops = counter.get_total_flops()
+        if graphs:  # each of the three is captured once and replayed
+            prefill, compress, query = (graphed(f, device) or f for f in (prefill, compress, query))
         rows.append({"tokens": v, "batch": batch, "cuda_graph": graphs,
                      "prefill_ms": median_ms(prefill, repeats, device),
-                     "compressor_ms": median_ms(lambda: proj(comp(x, m, qe)), repeats, device),
-                     "query_pass_ms": median_ms(lambda: llm.model(input_ids=text), repeats, device),
-                     "flops": prefill_flops(n, layers, width, q + v)})
+                     "compressor_ms": median_ms(compress, repeats, device),
+                     "query_pass_ms": median_ms(query, repeats, device),
+                     "flops": prefill_flops(n, layers, width, q + v), "compressor_flops": comp_flops})
     return rows
 
 
@@ -95,6 +103,7 @@ def summarise(rows: list[dict]) -> dict:
             "predicted_linear": full["flops"]["linear"] / one["flops"]["linear"],
             "predicted_with_attention": full["flops"]["total"] / one["flops"]["total"],
             "compressor_share_at_1": one["compressor_ms"] / one["prefill_ms"],
+            "compressor_flops_share_at_1": one["compressor_flops"] / one["flops"]["total"],
             "compressor_plus_query_share_at_1": (one["compressor_ms"] + one["query_pass_ms"]) / one["prefill_ms"]}
 
 
@@ -104,7 +113,7 @@ def main() -> None:
     ap.add_argument("--text-tokens", type=int, default=50)
     ap.add_argument("--batches", default="1,32", help="request batch sizes to measure")
     ap.add_argument("--repeats", type=int, default=20)
-    ap.add_argument("--cuda-graphs", action="store_true", help="replay the prefill from a captured CUDA graph")
+    ap.add_argument("--cuda-graphs", action="store_true", help="replay prefill, compressor and query pass from captured CUDA graphs")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--json", default="")
     args = ap.parse_args()

@@ -36,7 +36,7 @@ class CompareConfig:
     warmup: int = 10                   # linear warmup steps of every run
     seed: int = 0                      # seed of init, data order and augmentation (same for every run)
     device: str = "auto"               # auto | cpu | cuda
-    precision: str = "fp32"            # fp32 | bf16 | amp_bf16 (every run)
+    precision: str = "fp32"            # fp32 | bf16 | amp_bf16 | bf16_master (every run)
     eval_train: int = 2000             # held-out synthetic scenes the probe / k-shot classifiers are fit on
     eval_test: int = 1000              # held-out synthetic scenes scored by every evaluation
     k: int = 10                        # shots per class for the k-shot evaluation

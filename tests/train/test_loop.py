@@ -4,6 +4,8 @@ import os
 import pytest
 import torch
 
+from safetensors.torch import load_file
+
 from leanvl.errors import LeanvlError
 from leanvl.train.checkpoint import checkpoint_dirs, resolve_resume
 from leanvl.train.config import TrainConfig
@@ -85,6 +87,49 @@ def test_bad_config_values_are_user_errors(tmp_path, field, value):
 
 
 def test_precisions_run(tmp_path):
-    for precision in ("bf16", "amp_bf16"):
+    for precision in ("bf16", "amp_bf16", "bf16_master"):
         result = train(make_task(), fake_batches(8), cfg(tmp_path, precision, steps=2, precision=precision))
         assert result.step == 2 and result.last["loss"] == result.last["loss"]
+
+
+def test_bf16_master_keeps_fp32_masters_and_small_updates(tmp_path):
+    """bf16 weights compute; fp32 masters take updates far below bf16 resolution (pure bf16 rounds them away)."""
+    runs = {}
+    for precision in ("bf16", "bf16_master"):
+        task = make_task(idf="none")
+        before = {k: v.clone() for k, v in task.state_dict().items()}
+        result = train(task, fake_batches(8), cfg(tmp_path, precision, steps=3, lr=1e-6, warmup=0,
+                                                  weight_decay=0.0, precision=precision))
+        assert result.step == 3
+        assert all(p.dtype == torch.bfloat16 for p in task.parameters())
+        saved = load_file(os.path.join(checkpoint_dirs(str(tmp_path / precision))[-1], "model.safetensors"))
+        runs[precision] = (before, saved)
+    before, saved = runs["bf16_master"]
+    w0, w = before["head.fc.weight"], saved["head.fc.weight"]
+    assert w.dtype == torch.float32  # the checkpoint holds the masters
+    assert 0 < (w - w0).abs().max() < 1e-4  # ~3 steps x lr 1e-6: real, tiny updates
+    assert (w != w0).float().mean() > 0.9  # ... kept for almost every weight
+    before, saved = runs["bf16"]
+    w0, w = before["head.fc.weight"].to(torch.bfloat16), saved["head.fc.weight"]
+    assert w.dtype == torch.bfloat16
+    assert (w != w0).float().mean() < 0.1  # pure bf16 rounds almost all of them away
+
+
+def test_bf16_master_resumes_exactly_and_runs_on_the_rounded_masters(tmp_path):
+    straight = make_task(idf="online", dropout=True)
+    train(straight, fake_batches(8), cfg(tmp_path, "straight", steps=6, precision="bf16_master", save_every=3))
+    final = load_file(os.path.join(checkpoint_dirs(str(tmp_path / "straight"))[-1], "model.safetensors"))
+    resumed = make_task(idf="online", dropout=True)
+    with pytest.raises(KeyboardInterrupt):
+        train(resumed, fake_batches(8, stop_at=3), cfg(tmp_path, "resumed", steps=6, save_every=3,
+                                                       precision="bf16_master"))
+    fresh = make_task(idf="online", dropout=True)
+    train(fresh, fake_batches(8), cfg(tmp_path, "resumed", steps=6, save_every=3, resume="latest",
+                                      precision="bf16_master"))
+    again = load_file(os.path.join(checkpoint_dirs(str(tmp_path / "resumed"))[-1], "model.safetensors"))
+    assert final.keys() == again.keys()
+    for k in final:
+        assert torch.equal(final[k], again[k]), k
+    # the bf16 weights in use are the masters rounded
+    for (k, p) in straight.named_parameters():
+        assert torch.equal(p.detach(), final[k].to(torch.bfloat16)), k

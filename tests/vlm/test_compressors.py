@@ -96,3 +96,11 @@ def test_quecc_depends_on_query():
     assert (a - b).abs().max() > 1e-4
     with pytest.raises(LeanvlError, match="question embedding"):
         comp(x, m, None)
+
+
+@pytest.mark.parametrize("tokens", [1, 4, 36, 576])
+def test_quecc_downsample_equals_the_depthwise_conv(tokens):
+    comp = create_compressor("quecc", grid=(24, 24), tokens=tokens, dim=16, multi_dim=32, query_dim=8)
+    q = torch.randn(2, 16, 24, 24, dtype=torch.float64)
+    comp = comp.double()
+    torch.testing.assert_close(comp.downsample(q), comp.conv(q), rtol=1e-12, atol=1e-12)

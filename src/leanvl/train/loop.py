@@ -21,6 +21,7 @@ from leanvl.train import distributed as dist
 from leanvl.train.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
 from leanvl.train.config import TrainConfig
 from leanvl.train.optim import lr_at, make_optimizer, set_lr
+from leanvl.train.precision import MasterWeights
 from leanvl.train.run_dir import MetricsLog, check_run_dir, init_run_dir, peak_memory
 from leanvl.train.speed import Speedometer, count_flops
 
@@ -91,7 +92,10 @@ class Trainer:
         self.main = self.rank == 0
         self.batches = batches
         self.task = task.to(self.device)
-        if cfg.precision == "bf16":
+        self.master: MasterWeights | None = None
+        if cfg.precision == "bf16_master":  # trainable weights get fp32 masters; frozen ones just become bf16
+            self.master = MasterWeights([p for p in self.task.parameters() if p.requires_grad])
+        if cfg.precision in ("bf16", "bf16_master"):
             for p in self.task.parameters():
                 p.data = p.data.to(torch.bfloat16)
         if cfg.grad_checkpointing and hasattr(task, "encoder") and hasattr(task.encoder, "set_grad_checkpointing"):
@@ -105,7 +109,10 @@ class Trainer:
         self.params = [p for p in self.task.parameters() if p.requires_grad]
         if not self.params:
             raise LeanvlError("nothing to train: every parameter is frozen")
-        self.optimizer = make_optimizer(self.task, cfg)
+        swap = self.master.swap() if self.master else None
+        self.optimizer = make_optimizer(self.task, cfg, swap)
+        if self.master:
+            self.params = self.master.master  # clipping and the finiteness check see the fp32 gradients
         self.step, self.nonfinite_skipped = 0, 0
         from leanvl.data.loader import DataStats
 
@@ -118,7 +125,8 @@ class Trainer:
         path = resolve_resume(self.cfg.resume, self.cfg.out)
         if path is None:
             return
-        state = load_checkpoint(path, self.task, self.optimizer)
+        with self.master.fp32_view() if self.master else contextlib.nullcontext():
+            state = load_checkpoint(path, self.task, self.optimizer)
         self.step = int(state["step"])
         self.nonfinite_skipped = int(state.get("nonfinite_skipped", 0))
         self.data_stats.load(state.get("data_stats", {}))
@@ -149,7 +157,7 @@ class Trainer:
         sizes = [batch_size_of(b) for b in micro]
         total = sum(sizes)
         logs: dict[str, float] = {}
-        float_dtype = torch.bfloat16 if self.cfg.precision == "bf16" else None
+        float_dtype = torch.bfloat16 if self.cfg.precision in ("bf16", "bf16_master") else None
         live = [i for i, n in enumerate(sizes) if n > 0]
         for j, i in enumerate(live):
             batch = to_device(micro[i], self.device, float_dtype)
@@ -166,6 +174,8 @@ class Trainer:
     def optimizer_step(self, logs: dict[str, float]) -> bool:
         """Clip, check finiteness, step; returns False when a non-finite step was skipped."""
         set_lr(self.optimizer, lr_at(self.step, self.cfg))
+        if self.master:
+            self.master.grads_up()
         clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
         norm = torch.nn.utils.clip_grad_norm_(self.params, clip)
         finite = math.isfinite(logs.get("loss", float("nan"))) and bool(torch.isfinite(norm))
@@ -181,6 +191,8 @@ class Trainer:
             return False
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.master:
+            self.master.copy_down()
         logs["grad_norm"] = float(norm)
         return True
 
@@ -198,7 +210,8 @@ class Trainer:
         if self.main:
             extra = {"microbatches": self.step * self.cfg.accum_freq, "nonfinite_skipped": self.nonfinite_skipped,
                      "data_stats": self.data_stats.as_dict(), "world_size": self.world}
-            save_checkpoint(self.cfg.out, self.step, self.task, self.optimizer, extra, self.cfg.keep)
+            with self.master.fp32_view() if self.master else contextlib.nullcontext():
+                save_checkpoint(self.cfg.out, self.step, self.task, self.optimizer, extra, self.cfg.keep)
         dist.barrier()
 
     def run(self) -> TrainResult:

@@ -9,20 +9,22 @@ from torch import nn
 from leanvl.train.config import TrainConfig
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Trainable params split into decayed (matrices, kernels) and not decayed (biases, norm gains, scalars)."""
+def param_groups(model: nn.Module, weight_decay: float, swap: dict[int, nn.Parameter] | None = None) -> list[dict]:
+    """Trainable params split into decayed (matrices, kernels) and not decayed (biases, norm gains, scalars);
+    `swap` replaces a parameter (by id) with the tensor the optimizer should step instead (fp32 masters)."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         is_gain = p.ndim <= 1 or name.endswith(".bias") or "norm" in name.lower() or "logit_scale" in name
-        (no_decay if is_gain else decay).append(p)
+        (no_decay if is_gain else decay).append(swap.get(id(p), p) if swap else p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW over the trainable parameters (fused on CUDA)."""
-    groups = param_groups(model, cfg.weight_decay)
+def make_optimizer(model: nn.Module, cfg: TrainConfig,
+                   swap: dict[int, nn.Parameter] | None = None) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters, or their `swap` stand-ins (fused on CUDA)."""
+    groups = param_groups(model, cfg.weight_decay, swap)
     on_cuda = any(p.is_cuda for g in groups for p in g["params"])
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
                              fused=True if on_cuda else None)
