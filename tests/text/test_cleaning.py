@@ -42,3 +42,17 @@ def test_shortcut_refuses_text_ftfy_changes() -> None:
         assert fixed is None or fixed == clean_text(text), text
     assert basic_clean_if_noop("cafÃ©") is None and basic_clean_if_noop("“q”") is None
     assert basic_clean_if_noop("café &amp; 東京") == "café & 東京"
+
+
+def test_clean_text_equals_open_clip_lower_cleaning() -> None:
+    """`clean_text` (which uses ftfy_fast.fix_text) against open_clip's own functions (which use ftfy.fix_text)."""
+    from open_clip.tokenizer import _clean_lower
+
+    rng = random.Random(2)
+    alphabet = [chr(c) for c in range(32, 127)] + [" "] * 10 + list("東京😀“”‘’ﬁＡ…—éÆß")
+    alphabet += ["cafÃ©", "donâ€™t", "Ã ", "â€œ", "&amp;", "&amp;amp;", "&lt;", "<", "&#39;", "\n", "\r\n", "\t",
+                 "\x1b[31m", "\x00", "\u2028"]
+    for _ in range(5000):
+        text = _random_text(rng, alphabet)
+        assert clean_text(text) == _clean_lower(text), repr(text)
+        assert [c for c in clean_chunks(text) if c] == [c for c in _clean_lower(text).split(" ") if c], repr(text)

@@ -12,7 +12,9 @@ from open_clip.tokenizer import SimpleTokenizer, default_bpe
 from leanvl.errors import LeanvlError
 from leanvl.text import labels
 from leanvl.text.labels import EOT_ID, SOT_ID, SPECIAL_IDS, VOCAB_SIZE, Labeler
-from leanvl.text.tokenizer import PATTERN, ClipBPE, default_bpe_path
+import regex
+
+from leanvl.text.tokenizer import ASCII_PATTERN, PATTERN, ClipBPE, default_bpe_path
 
 LONG = " ".join(f"word{i} and the {i}th photo of a cat, dog; bird!" for i in range(60))
 CAPTIONS = [
@@ -149,3 +151,45 @@ def test_bad_input_is_one_line_exit_2() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "captions must be a list" in proc.stderr
+
+
+def test_ascii_pattern_equals_open_clip_pattern_on_ascii() -> None:
+    import re
+
+    full, fast = regex.compile(PATTERN, regex.IGNORECASE), re.compile(ASCII_PATTERN, re.IGNORECASE)
+    rng = random.Random(5)
+    alphabet = [chr(i) for i in range(128)] + ["'s", "'LL", "'D", "<start_of_text>", "<end_of_text>", "<start_of"]
+    for _ in range(50000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert fast.findall(text) == full.findall(text), repr(text)
+
+
+def test_labels_parity_hard_captions(ref: SimpleTokenizer) -> None:
+    """Mojibake, entities, unicode and line breaks inside otherwise plain captions (all cleaning paths)."""
+    rng = random.Random(11)
+    hard = ["cafÃ©", "naÃ¯ve", "donâ€™t", "â€œhiâ€\x9d", "&amp;", "&amp;amp;", "&lt;3", "&#39;", "café", "東京",
+            "“q”", "ﬁne", "½", "\n", " \n ", "\t", "\r\n", "<b>", "Ａ", "😀", "e\u0301", "IMG_123.JPG",
+            "$9.99"]
+    plain = "a photo of the red cat sitting on a wooden table near Paris".split()
+    caps = []
+    for _ in range(2000):
+        words = [rng.choice(plain) for _ in range(rng.randint(1, 20))]
+        for _ in range(rng.randint(0, 3)):
+            words.insert(rng.randint(0, len(words)), rng.choice(hard))
+        caps.append(" ".join(words))
+    lab = Labeler()
+    expected = [_expected(ref, c) for c in caps]
+    assert lab(caps, cache=False) == expected
+    assert lab(caps) == expected and lab(caps) == expected  # fills, then reads the caption cache
+
+
+def test_caption_cache_duplicates_and_iterables(ref: SimpleTokenizer) -> None:
+    lab = Labeler()
+    caps = ["a cat", "a dog", "a cat", "", "a cat"]
+    expected = [_expected(ref, c) for c in caps]
+    assert lab(caps) == expected
+    assert lab(iter(caps)) == expected
+    assert lab(tuple(caps), max_tokens=1) == [sorted(set(ref.encode(c)[:1]) - SPECIAL_IDS) for c in caps]
+    got = lab(caps)
+    got[0].append(-1)  # callers may modify the returned lists without touching the cache
+    assert lab(caps) == expected

@@ -17,11 +17,10 @@ so repeated captions cost a dict lookup; `encode(..., cache=False)` bypasses it.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from itertools import chain
 
 from leanvl.errors import LeanvlError
-from leanvl.text.cleaning import clean_chunks
+from leanvl.text.cleaning import WS_TO_SPACE, clean_chunks
 from leanvl.text.tokenizer import ClipBPE
 
 VOCAB_SIZE = 49408
@@ -40,34 +39,27 @@ class Labeler:
         self.bpe = bpe or ClipBPE()
         if self.bpe.sot_id != SOT_ID or self.bpe.eot_id != EOT_ID or len(self.bpe.vocab) != VOCAB_SIZE:
             raise LeanvlError(f"unexpected CLIP vocabulary in {self.bpe.bpe_path} (size {len(self.bpe.vocab)})")
-        self._cache: dict[tuple[str, int | None], tuple[int, ...]] = {}
+        self._caches: dict[int | None, dict[str, tuple[int, ...]]] = {}  # max_tokens -> caption -> labels
 
     def __call__(self, captions: list[str], max_tokens: int | None = None, *, cache: bool = True) -> list[list[int]]:
         """Sorted unique label ids for each caption (see module docstring)."""
         _check_args(captions, max_tokens)
-        one = self._one_fn(max_tokens)
+        captions = captions if isinstance(captions, list) else list(captions)
         try:
             if not cache:
-                return [one(c) for c in captions]
-            return self._cached(captions, max_tokens, one)
+                return self._encode(captions, max_tokens)
+            return self._cached(captions, max_tokens)
         except (AttributeError, TypeError) as exc:
             bad = next((i for i, c in enumerate(captions) if not isinstance(c, str)), None)
             if bad is None:
                 raise
             raise LeanvlError(f"caption {bad} is {type(captions[bad]).__name__}, expected str") from exc
 
-    def _one_fn(self, max_tokens: int | None) -> Callable[[str], list[int]]:
-        """caption -> labels, for the whole caption or its first `max_tokens` BPE tokens."""
-        lookup = self.bpe.memo.__getitem__  # chunk -> ids, encoding (and memoising) unseen chunks
+    def _encode(self, captions: list[str], max_tokens: int | None) -> list[list[int]]:
+        """Labels without the caption cache: whole captions, or their first `max_tokens` BPE tokens."""
         if max_tokens is None:
-
-            def whole(caption: str) -> list[int]:
-                ids = sorted(set(chain.from_iterable(map(lookup, clean_chunks(caption)))))
-                if ids and (ids[0] == PAD_ID or ids[-1] >= SOT_ID):  # rare: filter the special ids
-                    ids = [i for i in ids if i not in SPECIAL_IDS]
-                return ids
-
-            return whole
+            return self._whole(captions)
+        lookup = self.bpe.memo.__getitem__  # chunk -> ids, encoding (and memoising) unseen chunks
 
         def truncated(caption: str) -> list[int]:
             ids: list[int] = []
@@ -77,22 +69,40 @@ class Labeler:
                     break
             return sorted(set(ids[:max_tokens]).difference(SPECIAL_IDS))
 
-        return truncated
+        return list(map(truncated, captions))
 
-    def _cached(
-        self, captions: list[str], max_tokens: int | None, one: Callable[[str], list[int]]
-    ) -> list[list[int]]:
-        out: list[list[int]] = []
-        cache = self._cache
+    def _whole(self, captions: list[str]) -> list[list[int]]:
+        """Labels of whole captions: the hot loop, with `clean_chunks`'s plain-ASCII test inlined."""
+        lookup = self.bpe.memo.__getitem__  # chunk -> ids, encoding (and memoising) unseen chunks
+        ws, out = WS_TO_SPACE, []
+        append = out.append
         for caption in captions:
-            key = (caption, max_tokens)
-            hit = cache.get(key)
-            if hit is None:
-                if len(cache) >= _CAPTION_CACHE_LIMIT:
-                    cache.clear()
-                hit = cache[key] = tuple(one(caption))
-            out.append(list(hit))
+            plain = caption.isascii() and "&" not in caption  # = is_plain_ascii(caption), inlined
+            if plain and (caption.isprintable() or caption.translate(ws).isprintable()):
+                chunks = caption.lower().split()  # = clean_chunks(caption) for plain ASCII
+            else:
+                chunks = clean_chunks(caption)
+            ids = sorted(set(chain.from_iterable(map(lookup, chunks))))
+            if ids and (ids[0] == PAD_ID or ids[-1] >= SOT_ID):  # rare: filter the special ids
+                ids = [i for i in ids if i not in SPECIAL_IDS]
+            append(ids)
         return out
+
+    def _cached(self, captions: list[str], max_tokens: int | None) -> list[list[int]]:
+        """Labels through the caption cache (one dict per `max_tokens`); the misses are encoded together."""
+        cache = self._caches.setdefault(max_tokens, {})
+        hits = list(map(cache.get, captions))
+        if None not in hits:
+            return list(map(list, hits))
+        missing = [i for i, hit in enumerate(hits) if hit is None]
+        texts = [captions[i] for i in missing]
+        fresh = self._encode(texts, max_tokens)
+        if sum(map(len, self._caches.values())) + len(missing) > _CAPTION_CACHE_LIMIT:
+            for one_cache in self._caches.values():
+                one_cache.clear()
+        for i, text, ids in zip(missing, texts, fresh):
+            hits[i] = cache[text] = tuple(ids)
+        return list(map(list, hits))
 
 
 def _check_args(captions: list[str], max_tokens: int | None) -> None:

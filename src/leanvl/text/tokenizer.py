@@ -13,7 +13,8 @@ Why it is fast, and why it stays exact:
 * Cleaning shortcuts (`leanvl.text.cleaning`): ftfy runs only when it cannot be proven to be a no-op.
 * Chunk memo: the regex never matches across whitespace, so the ids of a cleaned caption are the concatenation of
   the ids of its space-separated chunks. Each distinct chunk is encoded once (regex with the `regex` module, exactly
-  open_clip's pattern; BPE with a Rust `tokenizers` BPE model built from open_clip's vocab/merges) and memoised.
+  open_clip's pattern - for ASCII chunks its ASCII restriction with the ~3x faster stdlib `re`; BPE with a Rust
+  `tokenizers` BPE model built from open_clip's vocab/merges) and memoised.
   This is the same idea as open_clip's own per-word BPE cache, moved one level up so that the regex, the byte
   mapping and the BPE are all skipped for known chunks. Regex pieces are memoised too, so a new chunk made of known
   pieces (e.g. a new number) costs one regex call. Both memos are bounded (cleared when they reach 1M entries).
@@ -24,6 +25,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import os
+import re
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from itertools import chain
@@ -36,6 +38,10 @@ SOT_TOKEN = "<start_of_text>"
 EOT_TOKEN = "<end_of_text>"
 # open_clip's pre-tokenisation pattern (compiled with IGNORECASE, as in open_clip).
 PATTERN = SOT_TOKEN + "|" + EOT_TOKEN + r"""|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
+# The same pattern restricted to ASCII input, for the (~3x faster) stdlib `re`: on ASCII, \p{L} is [a-zA-Z], \p{N}
+# is [0-9] and `regex`'s \s is [\t\n\v\f\r ] (not \x1c-\x1f, unlike `re`'s \s). Tested equal on random ASCII.
+ASCII_PATTERN = (SOT_TOKEN + "|" + EOT_TOKEN
+                 + r"""|'s|'t|'re|'ve|'m|'ll|'d|[a-zA-Z]+|[0-9]|[^\t\n\x0b\x0c\r a-zA-Z0-9]+""")
 N_MERGES = 49152 - 256 - 2  # open_clip reads merges[1 : 49152 - 256 - 2 + 1]
 _MEMO_LIMIT = 1_000_000
 
@@ -101,6 +107,7 @@ class ClipBPE:
         self.eot_id = self.vocab[EOT_TOKEN]
         self._special = {SOT_TOKEN: self.sot_id, EOT_TOKEN: self.eot_id}
         self._pattern = regex.compile(PATTERN, regex.IGNORECASE)
+        self._ascii_pattern = re.compile(ASCII_PATTERN, re.IGNORECASE)
         self._to_symbols = str.maketrans({chr(b): sym for b, sym in byte_encoder().items()})
         self._rust = _build_rust_bpe(self.vocab, merges) if use_rust else None
         self._reference = None  # open_clip SimpleTokenizer, built only if a fallback is needed
@@ -124,7 +131,7 @@ class ClipBPE:
         if chunk.isascii():  # ASCII letters form one regex piece, ASCII digits one piece each
             if chunk.isalpha():
                 return self._pieces[chunk]
-            pieces = chunk if chunk.isdigit() else self._pattern.findall(chunk)
+            pieces = chunk if chunk.isdigit() else self._ascii_pattern.findall(chunk)
         else:
             pieces = self._pattern.findall(chunk)
         return tuple(chain.from_iterable(map(self._pieces.__getitem__, pieces)))
