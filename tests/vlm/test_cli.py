@@ -62,11 +62,20 @@ def test_data_vqa_json_feeds_eval_and_train(run_dir, tmp_path, capsys):
 def test_bench_prints_rows(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["vlm", "bench", "--llm", "tiny", "--tokens", "1,4,16", "--grid", "4", "--vision-dim", "16",
-                 "--repeats", "1", "--json", str(out)]) == 0
-    rows = json.loads(out.read_text())["rows"]
-    assert [r["tokens"] for r in rows] == [1, 4, 16]
+                 "--repeats", "1", "--batch", "2", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    rows, summary = result["rows"], result["summary"]
+    assert [r["tokens"] for r in rows] == [1, 4, 16] and all(r["batch"] == 2 for r in rows)
+    assert summary["measured_speedup"] == rows[2]["prefill_ms"] / rows[0]["prefill_ms"]
+    assert summary["predicted_speedup"] == rows[2]["flops"]["total"] / rows[0]["flops"]["total"]
+    assert "FLOPs predict" in capsys.readouterr().out
     flops = [r["flops"]["total"] for r in rows]
     assert flops == sorted(flops) and rows[0]["flops"]["linear"] == 2 * rows[0]["llm_params"] * (32 + 1)
+
+
+def test_bench_bad_batch_exits_2(capsys):
+    assert main(["vlm", "bench", "--llm", "tiny", "--tokens", "1", "--batch", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "leanvl: error: --batch must be >= 1, got 0"
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys):

@@ -4,7 +4,9 @@ FLOPs of a prefill over L = Q + V tokens (Q text, V visual), N = LLM parameters 
   linear  = 2 * N * L                  (the paper's cost model, attention's quadratic term ignored)
   attn    = 2 * layers * width * L^2   (QK^T and AV, each 2*L^2*width, halved by the causal mask)
   total   = linear + attn
-Latency is the median over `repeats` timed runs after one warm-up, on random inputs (weights do not matter).
+Latency is the median over `repeats` timed runs after one warm-up, on random inputs (weights do not matter), for
+`batch` concurrent requests. The prefill computes the logits of the last position only (what generation needs;
+the LM head over every position would add FLOPs the cost model does not count).
 """
 from __future__ import annotations
 
@@ -37,33 +39,45 @@ def prefill_flops(n_params: int, layers: int, width: int, length: int) -> dict[s
 
 @torch.no_grad()
 def bench(llm: Any, tokenizer: Any, token_counts: list[int], *, text_tokens: int = 32, repeats: int = 5,
-          compressor: str = "quecc", grid: int = 24, vision_dim: int = 1024, levels: int = 4) -> list[dict]:
-    """One row per V: prefill ms, FLOPs, compressor(+projector) ms on random vision features, query-pass ms."""
+          compressor: str = "quecc", grid: int = 24, vision_dim: int = 1024, levels: int = 4,
+          batch: int = 1) -> list[dict]:
+    """One row per V: prefill ms, FLOPs (per request), compressor(+projector) ms on random vision features,
+    query-pass ms, all for `batch` requests at once."""
     from leanvl.vlm.projector import Projector
 
     llm.eval()
     cfg = llm.config
     width, layers = cfg.hidden_size, cfg.num_hidden_layers
     n = count_params(llm, embeddings=False)
-    text = torch.randint(0, min(tokenizer.vocab_size, cfg.vocab_size), (1, text_tokens))
+    text = torch.randint(0, min(tokenizer.vocab_size, cfg.vocab_size), (batch, text_tokens))
     rows = []
     for v in token_counts:
         comp = create_compressor(compressor, grid=(grid, grid), tokens=v, dim=vision_dim,
                                  multi_dim=vision_dim * levels, query_dim=width).eval()
         proj = Projector(comp.out_dim, width).eval()
-        x = torch.randn(1, grid * grid, vision_dim)
-        m = torch.randn(1, grid * grid, vision_dim * levels)
-        q = torch.randn(1, width)
-        embeds = torch.randn(1, text_tokens + v, width)
+        x = torch.randn(batch, grid * grid, vision_dim)
+        m = torch.randn(batch, grid * grid, vision_dim * levels)
+        q = torch.randn(batch, width)
+        embeds = torch.randn(batch, text_tokens + v, width)
         rows.append({
-            "tokens": v, "sequence": text_tokens + v,
-            "prefill_ms": _median_ms(lambda: llm(inputs_embeds=embeds), repeats),
+            "tokens": v, "sequence": text_tokens + v, "batch": batch,
+            "prefill_ms": _median_ms(lambda: llm(inputs_embeds=embeds, logits_to_keep=1), repeats),
             "compressor_ms": _median_ms(lambda: proj(comp(x, m, q)), repeats),
             "query_ms": _median_ms(lambda: llm.base_model(input_ids=text), repeats) if comp.needs_query else 0.0,
             "flops": prefill_flops(n, layers, width, text_tokens + v),
             "llm_params": n,
         })
     return rows
+
+
+def summarise(rows: list[dict]) -> dict[str, float]:
+    """Fewest vs most tokens: measured prefill speedup, the FLOPs-predicted one, and the compressor's share."""
+    few, many = min(rows, key=lambda r: r["tokens"]), max(rows, key=lambda r: r["tokens"])
+    measured = many["prefill_ms"] / few["prefill_ms"]
+    predicted = many["flops"]["total"] / few["flops"]["total"]
+    return {"tokens_few": few["tokens"], "tokens_many": many["tokens"], "measured_speedup": measured,
+            "predicted_speedup": predicted, "share_of_predicted": measured / predicted,
+            "compressor_share_at_few": few["compressor_ms"] / few["prefill_ms"]}
 
 
 def format_rows(rows: list[dict]) -> str:

@@ -68,7 +68,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from leanvl.vlm.bench import bench, format_rows
+    from leanvl.vlm.bench import bench, format_rows, summarise
     from leanvl.vlm.llm import load_llm
     from leanvl.vlm.train import parse_layers
 
@@ -77,15 +77,23 @@ def _bench(args: argparse.Namespace) -> int:
         raise LeanvlError("--tokens needs at least one count, e.g. 1,4,16")
     if args.repeats < 1:
         raise LeanvlError(f"--repeats must be >= 1, got {args.repeats}")
+    if args.batch < 1:
+        raise LeanvlError(f"--batch must be >= 1, got {args.batch}")
     llm = load_llm(args.llm)
     rows = bench(llm.model, llm.tokenizer, counts, text_tokens=args.text_tokens, repeats=args.repeats,
-                 compressor=args.compressor, grid=args.grid, vision_dim=args.vision_dim, levels=args.levels)
+                 compressor=args.compressor, grid=args.grid, vision_dim=args.vision_dim, levels=args.levels,
+                 batch=args.batch)
     print(f"LLM {args.llm}: {rows[0]['llm_params']:,} non-embedding params; Q = {args.text_tokens} text tokens; "
-          f"compressor {args.compressor} on a {args.grid}x{args.grid}x{args.vision_dim} grid")
+          f"{args.batch} request(s); compressor {args.compressor} on a {args.grid}x{args.grid}x{args.vision_dim} grid")
     print(format_rows(rows))
+    summary = summarise(rows)
+    print(f"{summary['tokens_many']} -> {summary['tokens_few']} tokens: prefill {summary['measured_speedup']:.2f}x "
+          f"faster, FLOPs predict {summary['predicted_speedup']:.2f}x ({summary['share_of_predicted']:.0%}); "
+          f"compressor = {summary['compressor_share_at_few']:.0%} of the prefill at {summary['tokens_few']} tokens")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"llm": args.llm, "compressor": args.compressor, "rows": rows}, f, indent=2)
+            json.dump({"llm": args.llm, "compressor": args.compressor, "batch": args.batch, "rows": rows,
+                       "summary": summary}, f, indent=2)
     return 0
 
 
@@ -131,6 +139,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--compressor", default="quecc", help="compressor to time (default quecc)")
     b.add_argument("--text-tokens", type=int, default=32, help="text tokens Q in the prompt (default 32)")
     b.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is reported (default 5)")
+    b.add_argument("--batch", type=int, default=1, help="concurrent requests per prefill (default 1)")
     b.add_argument("--grid", type=int, default=24, help="vision grid side (default 24, CLIP ViT-L/14-336)")
     b.add_argument("--vision-dim", type=int, default=1024, help="vision feature width (default 1024)")
     b.add_argument("--levels", type=int, default=4, help="multi-level feature layers for keys (default 4)")
