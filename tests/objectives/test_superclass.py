@@ -126,3 +126,24 @@ def test_gradient_of_sparse_loss_equals_dense_soft_ce(tiny_encoder):
     logits2 = logits.detach().clone().requires_grad_(True)
     torch.nn.functional.cross_entropy(logits2, dense).backward()
     torch.testing.assert_close(logits.grad, logits2.grad)
+
+
+def test_head_chunk_trains_the_same_model(tiny_encoder):
+    """--head-chunk: same loss, entropy, IDF counts and parameter gradients as the unfused head."""
+    import copy
+
+    plain = SuperClass(tiny_encoder, vocab_size=V, idf="online")
+    fused = copy.deepcopy(plain)
+    fused.head_chunk = 2
+    for step, labels in enumerate(BATCHES):
+        batch = batch_of(labels + [[]], step)  # a caption without labels too
+        a, b = plain(batch), fused(batch)
+        assert b["loss"].item() == pytest.approx(a["loss"].item(), rel=1e-5)
+        assert b["target_entropy"].item() == pytest.approx(a["target_entropy"].item(), rel=1e-5)
+        a["loss"].backward()
+        b["loss"].backward()
+    for (name, p), q in zip(plain.named_parameters(), fused.parameters()):
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-6, msg=name)
+    assert torch.equal(plain.idf_df, fused.idf_df)
+    with pytest.raises(LeanvlError, match="head-chunk"):
+        SuperClass(tiny_encoder, vocab_size=V, loss="bce", head_chunk=4)

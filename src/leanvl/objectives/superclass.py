@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from leanvl.errors import LeanvlError
+from leanvl.objectives.chunked_ce import chunked_head_ce
 from leanvl.objectives.registry import register_objective
 
 IDF_MODES = ("online", "offline", "none")
@@ -68,7 +69,7 @@ class SuperClass(nn.Module):
     """Encoder + classifier head trained on IDF-weighted K-hot caption subword targets."""
 
     def __init__(self, encoder: nn.Module, vocab_size: int = 49408, idf: str = "online", loss: str = "softmax",
-                 idf_table: dict[str, torch.Tensor] | None = None) -> None:
+                 idf_table: dict[str, torch.Tensor] | None = None, head_chunk: int = 0) -> None:
         super().__init__()
         if idf not in IDF_MODES:
             raise LeanvlError(f"--idf must be one of {', '.join(IDF_MODES)}, got '{idf}'")
@@ -76,7 +77,9 @@ class SuperClass(nn.Module):
             raise LeanvlError(f"--loss must be one of {', '.join(LOSSES)}, got '{loss}'")
         self.encoder = encoder
         self.head = ClassifierHead(encoder.width, vocab_size)
-        self.vocab_size, self.idf, self.loss_kind = vocab_size, idf, loss
+        if head_chunk < 0 or (head_chunk and loss != "softmax"):
+            raise LeanvlError(f"--head-chunk must be >= 0 and needs --loss softmax, got {head_chunk} with {loss}")
+        self.vocab_size, self.idf, self.loss_kind, self.head_chunk = vocab_size, idf, loss, head_chunk
         # float64 running counts: documents seen and per-id document frequency (online IDF); saved in checkpoints.
         self.register_buffer("idf_docs", torch.zeros((), dtype=torch.float64))
         self.register_buffer("idf_df", torch.zeros(vocab_size, dtype=torch.float64))
@@ -107,18 +110,23 @@ class SuperClass(nn.Module):
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         ids, offsets = batch["label_ids"], batch["label_offsets"]
         rows = row_index(offsets)
-        logits = self.head(self.encoder.forward_pooled(batch["image"]))
-        out: dict[str, torch.Tensor] = {"labels_per_caption": torch.tensor(ids.numel() / max(1, logits.shape[0]))}
+        feats = self.head.norm(self.encoder.forward_pooled(batch["image"]))
+        size = feats.shape[0]
+        out: dict[str, torch.Tensor] = {"labels_per_caption": torch.tensor(ids.numel() / max(1, size))}
         if self.loss_kind == "bce":
-            out["loss"] = bce_sparse(logits, ids, rows)
+            out["loss"] = bce_sparse(self.head.fc(feats), ids, rows)
             return out
         if self.idf == "online" and self.training:
-            self.update_idf(ids, logits.shape[0])
+            self.update_idf(ids, size)
         if self.idf == "none":
             weights = torch.ones(ids.shape, dtype=torch.float64, device=ids.device)
         else:
             weights = self.idf_weights()[ids]
-        out["loss"], out["target_entropy"] = softmax_ce_sparse(logits, ids, rows, weights)
+        if self.head_chunk:
+            out["loss"], out["target_entropy"] = chunked_head_ce(feats, self.head.fc, ids, rows, weights,
+                                                                 self.head_chunk)
+        else:
+            out["loss"], out["target_entropy"] = softmax_ce_sparse(self.head.fc(feats), ids, rows, weights)
         return out
 
 
@@ -130,7 +138,8 @@ def build_superclass(cfg: Any) -> SuperClass:
 
     encoder = create_encoder(cfg.model, image_size=cfg.image_size, pretrained=cfg.pretrained)
     table = load_idf_table(cfg.idf_table) if cfg.idf == "offline" and cfg.idf_table else None
-    return SuperClass(encoder, VOCAB_SIZE, idf=cfg.idf, loss=cfg.loss, idf_table=table)
+    return SuperClass(encoder, VOCAB_SIZE, idf=cfg.idf, loss=cfg.loss, idf_table=table,
+                      head_chunk=getattr(cfg, "head_chunk", 0))
 
 
 def load_idf_table(path: str) -> dict[str, torch.Tensor]:

@@ -89,6 +89,7 @@ class PretrainConfig:
     idf_table: str = ""                # IDF table from `leanvl data idf` (for --idf offline)
     loss: str = "softmax"              # superclass loss: softmax (soft-target CE) | bce
     label_max_tokens: int = 0          # cap BPE tokens per caption for labels (0 = whole caption; 75 = CLIP's 77 context)
+    head_chunk: int = 0                # superclass: head + loss fused, N rows at a time, no B x V activations (0 = off)
     text_model: str = "leanvl-text-tiny"  # clip/lit: open_clip model config whose text tower is used (random init)
     lit_encoder: str = ""              # lit: run directory or export of the image encoder to lock
     lit_unlock: int = 0                # lit: unlock the last N blocks of the locked image encoder
@@ -100,6 +101,8 @@ class PretrainConfig:
             raise LeanvlError(f"--image-size must be in [16, 1024], got {self.image_size}")
         if self.label_max_tokens < 0:
             raise LeanvlError(f"--label-max-tokens must be >= 0, got {self.label_max_tokens}")
+        if self.head_chunk < 0 or (self.head_chunk and self.loss != "softmax"):
+            raise LeanvlError(f"--head-chunk must be >= 0 and needs --loss softmax, got {self.head_chunk}")
         if self.idf == "offline" and not self.idf_table:
             raise LeanvlError("--idf offline needs --idf-table FILE (write one with `leanvl data idf`)")
         return self
