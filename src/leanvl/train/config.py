@@ -26,7 +26,7 @@ class TrainConfig:
     beta2: float = 0.98                # AdamW beta2
     eps: float = 1e-6                  # AdamW epsilon
     grad_clip: float = 1.0             # max global grad norm (0 disables clipping)
-    precision: str = "fp32"            # fp32 | bf16 (pure bf16 weights) | amp_bf16 (fp32 weights, bf16 autocast) | bf16_master (bf16 weights, fp32 master weights + AdamW state; fastest on GPU)
+    precision: str = "fp32"            # fp32 | bf16 | amp_bf16 (autocast) | bf16_master (bf16 weights, fp32 masters)
     grad_checkpointing: bool = False   # recompute activations in backward to save memory
     compile: bool = False              # torch.compile the model (nn.Module.compile, keeps state-dict keys)
     seed: int = 0                      # seed for init, data order and augmentation
