@@ -29,6 +29,20 @@ def test_pretrain_writes_metrics_config_checkpoint_and_export_loads(tmp_path, ca
     assert enc.forward_pooled(torch.randn(1, 3, 32, 32)).shape == (1, enc.width)
 
 
+@pytest.mark.parametrize("precision", ["bf16", "bf16_master"])
+def test_bf16_precisions_train_a_batchnorm_cnn_and_export(tmp_path, precision):
+    """BatchNorm running statistics follow the bf16 weights; the float64 IDF counts stay float64."""
+    out = str(tmp_path / precision)
+    assert main(["pretrain", "--steps", "2", "--precision", precision, "--out", out, *TINY]) == 0
+    from safetensors.torch import load_file
+
+    ckpt = load_file(os.path.join(out, "checkpoints", "step-00000002", "model.safetensors"))
+    assert ckpt["idf_df"].dtype == torch.float64
+    weight = torch.float32 if precision == "bf16_master" else torch.bfloat16
+    assert ckpt["head.fc.weight"].dtype == weight
+    assert main(["export", "--ckpt", out, "--out", str(tmp_path / "enc")]) == 0
+
+
 def test_offline_idf_table_round_trip(tmp_path):
     table = str(tmp_path / "idf.safetensors")
     assert main(["data", "idf", "--data", "synthetic", "--n", "200", "--out", table]) == 0

@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from leanvl.train.precision import MasterWeights
+from leanvl.train.precision import MasterWeights, to_bf16
 
 
 def _model():
@@ -45,3 +45,15 @@ def test_fp32_view_exposes_masters_and_rounds_what_was_loaded():
     for (k, p), m in zip(model.named_parameters(), mw.master):
         assert torch.equal(m.detach(), sd[k] + 0.001)
         assert torch.equal(p.detach(), (sd[k] + 0.001).to(torch.bfloat16))
+
+
+def test_to_bf16_casts_parameters_and_float32_buffers_but_not_float64_counters():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    model.register_buffer("counts", torch.zeros(5, dtype=torch.float64))
+    to_bf16(model)
+    assert all(p.dtype == torch.bfloat16 for p in model.parameters())
+    assert model[1].running_mean.dtype == model[1].running_var.dtype == torch.bfloat16
+    assert model[1].num_batches_tracked.dtype == torch.long and model.counts.dtype == torch.float64
+    x = torch.randn(2, 3, 8, 8, dtype=torch.bfloat16)
+    model.train()(x).sum()  # batch statistics update the bf16 running statistics
+    assert model.eval()(x).dtype == torch.bfloat16

@@ -21,7 +21,7 @@ from leanvl.train import distributed as dist
 from leanvl.train.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
 from leanvl.train.config import TrainConfig
 from leanvl.train.optim import lr_at, make_optimizer, set_lr
-from leanvl.train.precision import MasterWeights
+from leanvl.train.precision import MasterWeights, to_bf16
 from leanvl.train.run_dir import MetricsLog, check_run_dir, init_run_dir, peak_memory
 from leanvl.train.speed import Speedometer, count_flops
 
@@ -96,8 +96,7 @@ class Trainer:
         if cfg.precision == "bf16_master":  # trainable weights get fp32 masters; frozen ones just become bf16
             self.master = MasterWeights([p for p in self.task.parameters() if p.requires_grad])
         if cfg.precision in ("bf16", "bf16_master"):
-            for p in self.task.parameters():
-                p.data = p.data.to(torch.bfloat16)
+            to_bf16(self.task)
         if cfg.grad_checkpointing and hasattr(task, "encoder") and hasattr(task.encoder, "set_grad_checkpointing"):
             task.encoder.set_grad_checkpointing(True)
         if hasattr(task, "allreduce_counts") and self.world > 1:

@@ -65,3 +65,14 @@ class MasterWeights:
             for p, data in zip(self.params, low):
                 p.data = data
             self.copy_down()
+
+
+def to_bf16(module: nn.Module) -> None:
+    """Cast every parameter and float32 buffer (e.g. BatchNorm running statistics) to bf16, in place; float64
+    buffers (exact counters such as SuperClass's IDF document frequencies) keep their precision."""
+    for p in module.parameters():
+        p.data = p.data.to(torch.bfloat16)
+    for mod in module.modules():
+        for name, buf in mod._buffers.items():
+            if buf is not None and buf.dtype == torch.float32:
+                mod._buffers[name] = buf.to(torch.bfloat16)
