@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from leanvl.objectives.targets import soft_targets
+
 
 class _ChunkedHeadCE(torch.autograd.Function):
     """autograd for (h, weight, bias) -> loss; see the module docstring."""
@@ -76,13 +78,8 @@ def _compute_dtype(h: torch.Tensor) -> torch.dtype:
 def chunked_head_ce(h: torch.Tensor, fc: nn.Linear, ids: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor,
                     chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, target entropy) of `softmax_ce_sparse(fc(h), ids, rows, weights)`, without B x V activations."""
-    batch = h.shape[0]
-    w = weights.to(torch.float64)
-    row_sum = torch.zeros(batch, dtype=w.dtype, device=w.device).index_add_(0, rows, w)
-    target = (w / row_sum.clamp_min(torch.finfo(w.dtype).tiny)[rows])
+    target, valid, entropy = soft_targets(weights, rows, h.shape[0], torch.float64)
     acc = torch.float64 if h.dtype == torch.float64 else torch.float32  # accumulation dtype (float64 for checks)
-    n_valid = (row_sum > 0).sum().clamp_min(1).to(acc)
-    plogp = torch.where(target > 0, target * target.clamp_min(1e-30).log(), torch.zeros_like(target))
-    entropy = (-plogp).sum().to(acc) / n_valid
+    n_valid = valid.sum().clamp_min(1).to(acc)
     loss = _ChunkedHeadCE.apply(h, fc.weight, fc.bias, rows, ids, target.to(acc), n_valid, chunk)
-    return loss, entropy
+    return loss, entropy.to(acc)

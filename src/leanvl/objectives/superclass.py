@@ -15,6 +15,7 @@ from torch import nn
 from leanvl.errors import LeanvlError
 from leanvl.objectives.chunked_ce import chunked_head_ce
 from leanvl.objectives.registry import register_objective
+from leanvl.objectives.targets import soft_targets
 
 IDF_MODES = ("online", "offline", "none")
 LOSSES = ("softmax", "bce")
@@ -48,15 +49,9 @@ def softmax_ce_sparse(logits: torch.Tensor, ids: torch.Tensor, rows: torch.Tenso
     """
     batch = logits.shape[0]
     logp = torch.log_softmax(logits.float(), dim=-1)
-    w = weights.to(logp.dtype)
-    row_sum = torch.zeros(batch, dtype=w.dtype, device=w.device).index_add_(0, rows, w)
-    valid = row_sum > 0
-    target = w / row_sum.clamp_min(torch.finfo(w.dtype).tiny)[rows]
-    per_row = torch.zeros(batch, dtype=w.dtype, device=w.device).index_add_(0, rows, -target * logp[rows, ids])
-    plogp = torch.where(target > 0, target * target.clamp_min(1e-30).log(), torch.zeros_like(target))
-    ent_row = torch.zeros_like(per_row).index_add_(0, rows, -plogp)
-    n = valid.sum().clamp_min(1)
-    return (per_row * valid).sum() / n, (ent_row * valid).sum() / n
+    target, valid, entropy = soft_targets(weights, rows, batch, logp.dtype)
+    per_row = torch.zeros(batch, dtype=logp.dtype, device=logp.device).index_add_(0, rows, -target * logp[rows, ids])
+    return (per_row * valid).sum() / valid.sum().clamp_min(1), entropy
 
 
 def bce_sparse(logits: torch.Tensor, ids: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
