@@ -103,7 +103,8 @@ def summarise(rows: list[dict]) -> dict:
             "predicted_linear": full["flops"]["linear"] / one["flops"]["linear"],
             "predicted_with_attention": full["flops"]["total"] / one["flops"]["total"],
             "compressor_share_at_1": one["compressor_ms"] / one["prefill_ms"],
-            "compressor_flops_share_at_1": one["compressor_flops"] / one["flops"]["total"],
+            # compressor FLOPs are counted over the whole batch, prefill FLOPs per request
+            "compressor_flops_share_at_1": one["compressor_flops"] / one["batch"] / one["flops"]["total"],
             "compressor_plus_query_share_at_1": (one["compressor_ms"] + one["query_pass_ms"]) / one["prefill_ms"]}
 
 
