@@ -9,9 +9,9 @@ export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TORCHIN
 nvidia-smi --query-gpu=name --format=csv,noheader
 quiet() { grep -v -i -E "warn|^ *$" ; }
 timeout 90 python3 benchmarks/gpu_vlm_prefill.py --cuda-graphs --json "$OUT/prefill_graphs_all.json" 2>&1 | quiet | tail -4
-timeout 120 python3 benchmarks/gpu_train_step.py --no-loss-memory --json "$OUT/train_step_base.json" 2>&1 | quiet | grep img_s
-timeout 200 python3 benchmarks/gpu_train_step.py --no-loss-memory --variants superclass \
+timeout 120 python3 benchmarks/gpu_train_step.py --json "$OUT/train_step_base.json" 2>&1 | quiet | grep img_s
+timeout 200 python3 benchmarks/gpu_train_step.py --variants superclass \
   --compile-mode max-autotune-no-cudagraphs --json "$OUT/train_step_autotune.json" 2>&1 | quiet | grep img_s
-timeout 75 python3 benchmarks/gpu_train_step.py --no-loss-memory --variants superclass --bf16-params \
+timeout 75 python3 benchmarks/gpu_train_step.py --variants superclass --bf16-params \
   --json "$OUT/train_step_bf16params.json" 2>&1 | quiet | grep img_s
 echo done

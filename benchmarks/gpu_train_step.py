@@ -2,7 +2,7 @@
 
 Data already on the device (random images, ~12 subword labels per caption, random 77-token texts), bf16 autocast,
 fused AdamW, optional torch.compile. Prints img/s, GFLOP/img (FlopCounterMode, fwd+bwd) and MFU per variant and the
-ratio SuperClass / CLIP. Also measures peak memory of head + loss, dense K-hot target vs leanvl's sparse path.
+ratio SuperClass / CLIP. Memory of head + loss is measured by benchmarks/loss_memory.py.
 
   python benchmarks/gpu_train_step.py                       # H100: ViT-B/16, batch 256, compiled
   python benchmarks/gpu_train_step.py --smoke               # CPU smoke test of the script itself
@@ -14,7 +14,6 @@ import json
 import time
 
 import torch
-import torch.nn.functional as F
 
 from leanvl.models import create_encoder
 from leanvl.objectives.superclass import ClassifierHead, row_index, softmax_ce_sparse
@@ -118,37 +117,6 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def loss_memory(batches: list[int], width: int, device) -> list[dict]:
-    """Peak memory (MB) of head + loss forward/backward, dense B x V target vs sparse labels."""
-    rows = []
-    head = ClassifierHead(width, VOCAB).to(device)
-    for b in batches:
-        feats = torch.randn(b, width, device=device, requires_grad=True)
-        ids, offsets = sparse_labels(b, 12, device)
-        r = row_index(offsets)
-        res = {"batch": b}
-        for kind in ("dense", "sparse"):
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-            base = torch.cuda.memory_allocated()
-            with torch.autocast(device.type, dtype=torch.bfloat16):
-                logits = head(feats)
-            if kind == "dense":
-                target = torch.zeros(b, VOCAB, device=device)
-                target[r, ids] = 1.0
-                target = target / target.sum(1, keepdim=True)
-                loss = F.cross_entropy(logits.float(), target)
-            else:
-                loss = softmax_ce_sparse(logits, ids, r, torch.ones_like(ids, dtype=torch.float32))[0]
-            loss.backward()
-            res[f"{kind}_mb"] = (torch.cuda.max_memory_allocated() - base) / 2**20
-            del logits, loss
-            feats.grad = None
-            head.zero_grad(set_to_none=True)
-        rows.append(res)
-    return rows
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="vit_base_patch16_224", help="timm name of the SuperClass image tower")
@@ -162,7 +130,6 @@ def main() -> None:
     ap.add_argument("--clip-compile-mode", default="default", help="torch.compile mode of the CLIP step")
     ap.add_argument("--bf16-params", action="store_true", help="SuperClass: bf16 weights + fp32 master/optimizer")
     ap.add_argument("--no-compile", action="store_true")
-    ap.add_argument("--no-loss-memory", action="store_true", help="skip the head + loss memory table")
     ap.add_argument("--smoke", action="store_true", help="tiny CPU run to check the script")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
@@ -191,8 +158,6 @@ def main() -> None:
         del clip
     if "superclass" in results and "clip" in results:
         results["ratio_img_s"] = results["superclass"]["img_s"] / results["clip"]["img_s"]
-    if device.type == "cuda" and not args.no_loss_memory:
-        results["loss_memory"] = loss_memory([256, 1024, 4096], 768, device)
     print(json.dumps(results, indent=1))
     if args.json:
         with open(args.json, "w") as f:
