@@ -17,7 +17,7 @@ import torch
 
 from leanvl.models import create_encoder
 from leanvl.objectives.superclass import ClassifierHead, row_index, softmax_ce_sparse
-from leanvl.train.precision import MasterWeights
+from leanvl.train.precision import MasterWeights, to_bf16
 from leanvl.train.speed import device_peak_flops
 
 VOCAB = 49408
@@ -65,6 +65,7 @@ def time_steps(module, inputs, steps: int, compile_mode: str | None, device, bf1
 
     master = MasterWeights([p for p in module.parameters() if p.requires_grad]) if bf16_params else None
     if bf16_params:
+        to_bf16(module)
         inputs = tuple(x.to(torch.bfloat16) if x.is_floating_point() and x.ndim == 4 else x for x in inputs)
     opt = torch.optim.AdamW(master.master if master else module.parameters(), lr=1e-4,
                             fused=device.type == "cuda")

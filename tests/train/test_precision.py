@@ -13,6 +13,7 @@ def test_one_step_equals_fp32_adamw_on_the_upcast_bf16_grads():
     model = _model()
     ref = [p.detach().clone() for p in model.parameters()]
     mw = MasterWeights(list(model.parameters()))
+    to_bf16(model)
     assert all(p.dtype == torch.bfloat16 for p in model.parameters())
     assert all(torch.equal(m, r) for m, r in zip(mw.master, ref))  # masters start exact, not rounded
     x = torch.randn(4, 6, dtype=torch.bfloat16)
@@ -37,6 +38,7 @@ def test_one_step_equals_fp32_adamw_on_the_upcast_bf16_grads():
 def test_fp32_view_exposes_masters_and_rounds_what_was_loaded():
     model = _model()
     mw = MasterWeights(list(model.parameters()))
+    to_bf16(model)
     with mw.fp32_view():
         assert all(p.dtype == torch.float32 for p in model.parameters())
         sd = {k: v.clone() for k, v in model.state_dict().items()}

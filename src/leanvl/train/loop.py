@@ -93,7 +93,7 @@ class Trainer:
         self.batches = batches
         self.task = task.to(self.device)
         self.master: MasterWeights | None = None
-        if cfg.precision == "bf16_master":  # trainable weights get fp32 masters; frozen ones just become bf16
+        if cfg.precision == "bf16_master":  # trainable weights get fp32 masters (before rounding); frozen ones don't
             self.master = MasterWeights([p for p in self.task.parameters() if p.requires_grad])
         if cfg.precision in ("bf16", "bf16_master"):
             to_bf16(self.task)

@@ -19,13 +19,11 @@ from torch import nn
 
 
 class MasterWeights:
-    """fp32 master copies of a model's trainable parameters, which are cast to bf16 on construction."""
+    """fp32 master copies of a model's trainable parameters; build it before `to_bf16` rounds the model."""
 
     def __init__(self, params: list[nn.Parameter]) -> None:
         self.params = params
         self.master = [nn.Parameter(p.detach().float().clone()) for p in params]
-        for p in params:
-            p.data = p.data.to(torch.bfloat16)
 
     def swap(self) -> dict[int, nn.Parameter]:
         """model parameter id -> its master, for building the optimizer's parameter groups."""
