@@ -124,13 +124,17 @@ class Trainer:
         path = resolve_resume(self.cfg.resume, self.cfg.out)
         if path is None:
             return
-        with self.master.fp32_view() if self.master else contextlib.nullcontext():
+        with self.checkpoint_weights():
             state = load_checkpoint(path, self.task, self.optimizer)
         self.step = int(state["step"])
         self.nonfinite_skipped = int(state.get("nonfinite_skipped", 0))
         self.data_stats.load(state.get("data_stats", {}))
         if self.main:
             print(f"leanvl: resumed from {path} (step {self.step})")
+
+    def checkpoint_weights(self) -> contextlib.AbstractContextManager:
+        """The weights checkpoints hold: the fp32 masters under bf16_master, else the model's own."""
+        return self.master.fp32_view() if self.master else contextlib.nullcontext()
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.cfg.precision == "amp_bf16":
@@ -209,7 +213,7 @@ class Trainer:
         if self.main:
             extra = {"microbatches": self.step * self.cfg.accum_freq, "nonfinite_skipped": self.nonfinite_skipped,
                      "data_stats": self.data_stats.as_dict(), "world_size": self.world}
-            with self.master.fp32_view() if self.master else contextlib.nullcontext():
+            with self.checkpoint_weights():
                 save_checkpoint(self.cfg.out, self.step, self.task, self.optimizer, extra, self.cfg.keep)
         dist.barrier()
 
