@@ -31,3 +31,11 @@ class TinyEncoder(torch.nn.Module):
 def tiny_encoder():
     torch.manual_seed(0)
     return TinyEncoder()
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """The real SmolLM2-135M, loaded once per session (its GGUF tokenizer alone takes ~20 s to parse)."""
+    from leanvl.vlm.llm import load_llm
+
+    return load_llm("smollm2-135m")

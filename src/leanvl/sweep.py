@@ -55,12 +55,11 @@ def validate(s: SweepSettings) -> None:
     """LeanvlError for an unknown LLM size or a token count that does not tile the encoder grid."""
     from leanvl.models import create_encoder
     from leanvl.vlm.compressors import create_compressor
-    from leanvl.vlm.llm import LLM_NAMES
+    from leanvl.vlm.llm import LLMS, LOCAL_LLM
 
     for name in s.llm_sizes:
-        if name not in LLM_NAMES and not os.path.isdir(name):
-            raise LeanvlError(f"--llm-sizes: unknown LLM size {name!r} (choose from {', '.join(LLM_NAMES)} "
-                              f"or give a local HF model directory)")
+        if name not in LLMS and not os.path.isdir(name):
+            raise LLMS.unknown(name, also=LOCAL_LLM, flag="--llm-sizes")
     if len(set(s.llm_sizes)) < 2 or len(set(s.tokens)) < 2:
         raise LeanvlError("a sweep needs at least 2 LLM sizes and 2 token counts to fit the law")
     if s.steps < 1 or s.batch_size < 1 or s.eval_limit < 1:

@@ -2,7 +2,6 @@
 template gives a correct assistant-only label mask (one test: loading costs ~15 s)."""
 from leanvl.vlm.chat import IGNORE_INDEX, encode_conversation
 from leanvl.vlm.generate import generate
-from leanvl.vlm.llm import load_llm
 
 
 class _TextOnly:
@@ -12,8 +11,8 @@ class _TextOnly:
         self.llm, self.tokenizer = llm, tokenizer
 
 
-def test_smollm2_offline_answers_and_masks_labels():
-    llm = load_llm("smollm2-135m")
+def test_smollm2_offline_answers_and_masks_labels(smollm2):
+    llm = smollm2
     assert llm.model.config.num_hidden_layers == 30 and llm.tokenizer.chat_template
     llm.model.eval()
     answer = generate(_TextOnly(llm.model, llm.tokenizer), None, ["What is the capital of France?"],

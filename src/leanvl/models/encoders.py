@@ -14,18 +14,16 @@ from torch import nn
 
 from leanvl.errors import LeanvlError
 from leanvl.models.convnet import ConvNet
+from leanvl.registry import Registry
 
-ENCODERS: dict[str, Callable[..., nn.Module]] = {}
+# name -> backbone constructor `fn(image_size, **kw) -> nn.Module` (leanvl's built-ins; timm names need no entry).
+ENCODERS: Registry[Callable[..., nn.Module]] = Registry("encoder")
+OTHER_ENCODERS = "any timm model name, open_clip:NAME or a `leanvl export` directory"
 
 
 def register_encoder(name: str) -> Callable:
     """Decorator: add a backbone constructor `fn(image_size, **kw) -> nn.Module` under `name`."""
-
-    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        ENCODERS[name] = fn
-        return fn
-
-    return wrap
+    return ENCODERS.register(name)
 
 
 @register_encoder("leanvl_convnet")
@@ -110,8 +108,7 @@ def _build_timm(name: str, image_size: int, pretrained: str | None, kw: dict) ->
     import timm
 
     if not timm.is_model(name):
-        raise LeanvlError(f"unknown encoder '{name}': not a leanvl built-in ({', '.join(sorted(ENCODERS))}) "
-                          f"nor a timm model name")
+        raise ENCODERS.unknown(name, also=OTHER_ENCODERS)
     extra: dict[str, Any] = {}
     if pretrained:
         if os.path.exists(pretrained):
@@ -159,7 +156,7 @@ def create_encoder(name: str, image_size: int = 64, pretrained: str | None = Non
 
         return load_encoder(name)
     if name in ENCODERS:
-        backbone = ENCODERS[name](image_size, **kw)
+        backbone = ENCODERS.create(name, image_size, **kw)
     elif name.startswith("open_clip:"):
         backbone = _build_open_clip(name.split(":", 1)[1], pretrained)
     else:

@@ -5,23 +5,16 @@ from typing import Any, Callable
 
 from torch import nn
 
-from leanvl.errors import LeanvlError
+from leanvl.registry import Registry
 
-OBJECTIVES: dict[str, Callable[..., nn.Module]] = {}
+OBJECTIVES: Registry[Callable[..., nn.Module]] = Registry("objective", flag="--objective")
 
 
 def register_objective(name: str) -> Callable:
     """Decorator: register `builder(cfg) -> nn.Module` under `name` (cfg: a PretrainConfig)."""
-
-    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        OBJECTIVES[name] = fn
-        return fn
-
-    return wrap
+    return OBJECTIVES.register(name)
 
 
 def build_objective(name: str, cfg: Any) -> nn.Module:
     """Instantiate the objective `name` for the pre-training config `cfg`."""
-    if name not in OBJECTIVES:
-        raise LeanvlError(f"unknown objective '{name}' (choose from {', '.join(sorted(OBJECTIVES))})")
-    return OBJECTIVES[name](cfg)
+    return OBJECTIVES.create(name, cfg)

@@ -12,30 +12,27 @@ import torch
 from torch import nn
 
 from leanvl.errors import LeanvlError
+from leanvl.registry import Registry
 
 # Tiny text towers for CPU runs: CLIP's vocabulary and 77-token context, narrow and shallow.
-TEXT_CONFIGS: dict[str, dict[str, Any]] = {
-    "leanvl-text-tiny": {"embed_dim": 128,
-                         "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 128, "heads": 2,
-                                      "layers": 2}},
-    "leanvl-text-small": {"embed_dim": 256,
-                          "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 256, "heads": 4,
-                                       "layers": 4}},
-}
+TEXT_CONFIGS: Registry[dict[str, Any]] = Registry("text tower config", flag="--text-model")
+for _name, _width, _heads, _layers in (("leanvl-text-tiny", 128, 2, 2), ("leanvl-text-small", 256, 4, 4)):
+    TEXT_CONFIGS.register(_name, {"embed_dim": _width, "text_cfg": {"context_length": 77, "vocab_size": 49408,
+                                                                    "width": _width, "heads": _heads,
+                                                                    "layers": _layers}})
 
 
 def text_config(name: str) -> tuple[dict[str, Any], int]:
     """(`text_cfg`, `embed_dim`) of open_clip model config `name` (leanvl's tiny configs included)."""
     import open_clip
 
-    cfg = TEXT_CONFIGS.get(name) or open_clip.get_model_config(name)
+    cfg = TEXT_CONFIGS.get(name) if name in TEXT_CONFIGS else open_clip.get_model_config(name)
     if cfg is None or "text_cfg" not in cfg:
-        raise LeanvlError(f"--text-model '{name}': not an open_clip model config with a text tower "
-                          f"(leanvl's: {', '.join(TEXT_CONFIGS)}; or any name from open_clip.list_models())")
+        raise TEXT_CONFIGS.unknown(name, also="an open_clip model config with a text tower (open_clip.list_models())")
     text_cfg = dict(cfg["text_cfg"])
     if text_cfg.get("hf_model_name"):
         raise LeanvlError(f"--text-model '{name}': Hugging Face text towers need downloads; pick an open_clip "
-                          f"transformer config such as {', '.join(TEXT_CONFIGS)}")
+                          f"transformer config such as {', '.join(TEXT_CONFIGS.names())}")
     return text_cfg, int(cfg["embed_dim"])
 
 

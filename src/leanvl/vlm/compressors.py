@@ -17,16 +17,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from leanvl.errors import LeanvlError
+from leanvl.registry import Registry
 
-COMPRESSORS: dict[str, Callable[..., "Compressor"]] = {}
+COMPRESSORS: Registry[Callable[..., "Compressor"]] = Registry("compressor", flag="--compressor")
 
 
 def register_compressor(name: str) -> Callable:
     """Class decorator adding a compressor to COMPRESSORS under `name`."""
-    def wrap(cls: type) -> type:
-        COMPRESSORS[name] = cls
-        return cls
-    return wrap
+    return COMPRESSORS.register(name)
 
 
 def tile(grid: tuple[int, int], tokens: int) -> tuple[int, int]:
@@ -43,9 +41,7 @@ def tile(grid: tuple[int, int], tokens: int) -> tuple[int, int]:
 def create_compressor(name: str, *, grid: tuple[int, int], tokens: int, dim: int, multi_dim: int,
                       query_dim: int) -> "Compressor":
     """Build a registered compressor; LeanvlError for an unknown name or a token count that does not tile."""
-    if name not in COMPRESSORS:
-        raise LeanvlError(f"unknown compressor {name!r}; choose one of {', '.join(COMPRESSORS)}")
-    return COMPRESSORS[name](grid=grid, tokens=tokens, dim=dim, multi_dim=multi_dim, query_dim=query_dim)
+    return COMPRESSORS.create(name, grid=grid, tokens=tokens, dim=dim, multi_dim=multi_dim, query_dim=query_dim)
 
 
 class Compressor(nn.Module):

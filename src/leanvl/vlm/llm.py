@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from leanvl.errors import LeanvlError
+from leanvl.registry import Registry
 
 # Used for tokenizers that ship without a chat template (e.g. the built-in byte-level one).
 FALLBACK_CHAT_TEMPLATE = (
@@ -40,7 +41,9 @@ BUILTIN_SIZES: dict[str, dict[str, int]] = {
 }
 SMOLLM2_NAME = "smollm2-135m"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-LLM_NAMES = [*BUILTIN_SIZES, SMOLLM2_NAME]
+# name -> loader `fn(seed) -> (model, tokenizer, source)`; any other name must be a local HF model directory.
+LLMS: Registry[Any] = Registry("LLM size", flag="--llm")
+LOCAL_LLM = "a local HF model directory"
 
 
 @dataclass
@@ -86,7 +89,7 @@ def builtin_config(name: str, vocab_size: int = 259) -> Any:
     from transformers import LlamaConfig
 
     if name not in BUILTIN_SIZES:
-        raise LeanvlError(f"unknown LLM {name!r}; choose one of {', '.join(LLM_NAMES)} or a local model directory")
+        raise LLMS.unknown(name, also=LOCAL_LLM)
     return LlamaConfig(vocab_size=vocab_size, max_position_embeddings=2048, tie_word_embeddings=True,
                        bos_token_id=256, eos_token_id=257, pad_token_id=258, rms_norm_eps=1e-5,
                        **BUILTIN_SIZES[name])
@@ -128,7 +131,7 @@ def _load_path(path: str) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if not os.path.isdir(path):
-        raise LeanvlError(f"unknown LLM {path!r}; choose one of {', '.join(LLM_NAMES)} or a local model directory")
+        raise LLMS.unknown(path, also=LOCAL_LLM)
     names = os.listdir(path)
     if not any(n.endswith((".safetensors", ".bin")) or n.endswith(".safetensors.index.json") for n in names):
         raise LeanvlError(f"LLM directory {path} has no weights (*.safetensors or *.bin)")
@@ -140,16 +143,26 @@ def _load_path(path: str) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+def _builtin_loader(size: str) -> Any:
+    def load(seed: int) -> tuple[Any, Any, str]:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        torch.manual_seed(seed)
+        return AutoModelForCausalLM.from_config(builtin_config(size)), byte_tokenizer(), "builtin"
+
+    return load
+
+
+for _size in BUILTIN_SIZES:
+    LLMS.register(_size, _builtin_loader(_size))
+LLMS.register(SMOLLM2_NAME, lambda seed: (*_load_smollm2(with_weights=True), "smollm2"))
+
+
 def load_llm(name: str, *, seed: int = 0) -> LoadedLLM:
     """Load an LLM by built-in name, `smollm2-135m`, or local HF directory; tokenizer gets a pad token and template."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    if name in BUILTIN_SIZES:
-        torch.manual_seed(seed)
-        model, tokenizer, source = AutoModelForCausalLM.from_config(builtin_config(name)), byte_tokenizer(), "builtin"
-    elif name == SMOLLM2_NAME:
-        (model, tokenizer), source = _load_smollm2(with_weights=True), "smollm2"
+    if name in LLMS:
+        model, tokenizer, source = LLMS.create(name, seed)
     else:
         (model, tokenizer), source = _load_path(name), "path"
     prepare_tokenizer(tokenizer)
