@@ -103,3 +103,46 @@ def test_every_llm_builds_trains_and_reloads(name, tmp_path, request):
     llm.model.eval(), again.model.eval()
     with torch.no_grad():
         torch.testing.assert_close(again.model(input_ids=ids).logits, llm.model(input_ids=ids).logits)
+
+
+def _objective_batch():
+    from leanvl.labels import encode
+
+    caps = ["a red circle", "two blue squares", "a green star on grey", "the word house"]
+    ids = encode(caps)
+    offsets = torch.tensor([0] + [len(r) for r in ids]).cumsum(0)
+    g = torch.Generator().manual_seed(2)
+    return {"image": torch.randn(4, 3, 8, 8, generator=g), "caption": caps,
+            "label_ids": torch.tensor([i for r in ids for i in r]), "label_offsets": offsets}
+
+
+def test_objective_builders_and_options_are_registered_together():
+    from leanvl.objective_options import OBJECTIVE_OPTIONS
+    from leanvl.objectives import OBJECTIVES
+
+    assert sorted(OBJECTIVES.names()) == sorted(OBJECTIVE_OPTIONS.names())
+
+
+@pytest.mark.parametrize("name", __import__("leanvl.objectives", fromlist=["OBJECTIVES"]).OBJECTIVES.names())
+def test_every_objective_builds_trains_and_reloads(name, tmp_path):
+    from leanvl.objectives import build_objective
+
+    from tests.conftest import TinyEncoder
+
+    def make(seed):
+        torch.manual_seed(seed)
+        return build_objective(name, TinyEncoder(), None)
+
+    task = make(0).train()
+    batch = _objective_batch()
+    out = task(batch)
+    assert torch.isfinite(out["loss"])
+    out["loss"].backward()
+    trained = [p for p in task.parameters() if p.requires_grad]
+    assert trained and all(p.grad is not None for p in trained)
+    save_model(task, str(tmp_path / "task.safetensors"))
+    again = make(1)
+    load_model(again, str(tmp_path / "task.safetensors"))
+    task.eval(), again.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(again(batch)["loss"], task(batch)["loss"])

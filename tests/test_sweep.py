@@ -72,3 +72,16 @@ def test_rerun_with_other_settings_refuses_unless_overwrite(tmp_path, capsys):
     assert "other settings" in capsys.readouterr().err
     assert main(["sweep", *tiny(steps=3), "--out", out, "--overwrite"]) == 0
     assert {r["steps"] for r in rows(out)} == {"3"}
+
+
+def test_multi_layers_flag_reaches_the_cells(tmp_path):
+    from leanvl.cli import build_parser
+    from leanvl.sweep import settings_from_args, train_cell
+
+    args = build_parser().parse_args(["sweep", *tiny(1), "--multi-layers", "2,3", "--out", str(tmp_path / "sw")])
+    s = settings_from_args(args)
+    assert s.multi_layers == "2,3" and s.llm_sizes == ["tiny", "small"] and s.tokens == [1, 4]
+    cell = str(tmp_path / "sw" / "cells" / "tiny-v1")
+    train_cell(s, "tiny", 1, cell)
+    saved = json.load(open(os.path.join(cell, "config.json")))["extra"]["vlm"]
+    assert saved["multi_layers"] == "2,3"

@@ -10,7 +10,7 @@ from leanvl.errors import LeanvlError
 
 # Each module defines `register(subparsers)`; a sub-command sets `func(args) -> int | None` via set_defaults.
 COMMAND_MODULES = [
-    "leanvl.train.cli",      # pretrain, export
+    "leanvl.pretrain_cli",   # pretrain, export
     "leanvl.data.cli",       # data synth | idf | vqa
     "leanvl.eval.cli",       # eval probe | fewshot | zeroshot | retrieval
     "leanvl.compare",        # compare

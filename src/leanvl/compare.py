@@ -12,52 +12,13 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
+from leanvl.compare_config import CompareConfig
 from leanvl.errors import LeanvlError
 
 RUNS = ("superclass", "clip", "lit")
-
-
-@dataclass
-class CompareConfig:
-    """What to compare on what budget. Field comments become `--help` text."""
-
-    data: str = "synthetic"            # training data: synthetic | synthetic:N | shard pattern | CSV/TSV
-    steps: int = 300                   # optimizer steps of every run (SuperClass, CLIP, and LiT)
-    batch_size: int = 64               # samples per step of every run
-    out: str = ""                      # output directory (one run directory per objective, report files)
-    json: str = ""                     # also write the comparison JSON here (always written to OUT/compare.json)
-    model: str = "leanvl_convnet"      # image encoder shared by both objectives
-    image_size: int = 64               # input resolution
-    text_model: str = "leanvl-text-tiny"  # open_clip text tower config for CLIP and LiT
-    lr: float = 1e-3                   # peak learning rate of every run
-    warmup: int = 10                   # linear warmup steps of every run
-    seed: int = 0                      # seed of init, data order and augmentation (same for every run)
-    device: str = "auto"               # auto | cpu | cuda
-    precision: str = "fp32"            # fp32 | bf16 | amp_bf16 | bf16_master (every run)
-    eval_train: int = 2000             # held-out synthetic scenes the probe / k-shot classifiers are fit on
-    eval_test: int = 1000              # held-out synthetic scenes scored by every evaluation
-    k: int = 10                        # shots per class for the k-shot evaluation
-    overwrite: bool = False            # replace earlier results in --out
-
-    def validate(self) -> "CompareConfig":
-        """Raise LeanvlError naming the first bad value."""
-        if not self.out:
-            raise LeanvlError("--out is required")
-        for name in ("steps", "batch_size", "eval_train", "eval_test", "k"):
-            if getattr(self, name) < 1:
-                raise LeanvlError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.eval_test < 5:
-            raise LeanvlError(f"--eval-test must be >= 5 (retrieval R@5), got {self.eval_test}")
-        if self.json and not os.path.isdir(os.path.dirname(os.path.abspath(self.json))):
-            raise LeanvlError(f"--json {self.json}: its directory does not exist")
-        if os.path.exists(self.out) and not os.path.isdir(self.out):
-            raise LeanvlError(f"--out {self.out}: exists and is not a directory")
-        if os.path.isdir(self.out) and os.listdir(self.out) and not self.overwrite:
-            raise LeanvlError(f"--out {self.out} is not empty; pass --overwrite to replace its runs")
-        return self
 
 
 def pretrain_argv(cfg: CompareConfig, objective: str) -> list[str]:
@@ -104,7 +65,7 @@ def evaluate_runs(cfg: CompareConfig) -> dict[str, dict[str, Any]]:
     from leanvl.eval.probe import probe_synthetic
     from leanvl.eval.retrieval import retrieval_synthetic
     from leanvl.eval.zeroshot import zeroshot_synthetic
-    from leanvl.train.pretrain import load_run
+    from leanvl.pretrain import load_run
 
     n_tr, n_te, size = cfg.eval_train, cfg.eval_test, cfg.image_size
     evals: dict[str, dict[str, Any]] = {}

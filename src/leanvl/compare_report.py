@@ -72,7 +72,7 @@ def compare_command(setup: dict[str, Any]) -> str:
     """The `leanvl compare` command line that reproduces a run (flags that differ from the defaults)."""
     from dataclasses import fields
 
-    from leanvl.compare import CompareConfig
+    from leanvl.compare_config import CompareConfig
 
     parts = ["leanvl compare"]
     for f in fields(CompareConfig):

@@ -34,7 +34,8 @@ def run_demo(args: argparse.Namespace) -> dict:
     from leanvl.eval.probe import probe_synthetic
     from leanvl.models import create_encoder
     from leanvl.train.config import TrainConfig
-    from leanvl.train.pretrain import PretrainConfig, run_pretrain
+    from leanvl.pretrain import run_pretrain
+    from leanvl.pretrain_config import PretrainConfig
 
     out = args.out or os.path.join("runs", time.strftime("demo-%Y%m%d-%H%M%S"))
     cfg = PretrainConfig(objective="superclass", data="synthetic", model=args.model, image_size=args.image_size)
@@ -58,7 +59,7 @@ def run_demo(args: argparse.Namespace) -> dict:
 
 
 def _encoder_of(run_dir: str):
-    from leanvl.train.pretrain import load_run
+    from leanvl.pretrain import load_run
 
     task, _ = load_run(run_dir)
     return task.encoder

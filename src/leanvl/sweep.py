@@ -12,9 +12,10 @@ import csv
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from leanvl.cliutil import opt
 from leanvl.errors import LeanvlError
 from leanvl.paths import ensure_writable_dir
 
@@ -24,21 +25,26 @@ COLUMNS = ["cell", "llm", "llm_params", "llm_params_b", "visual_tokens", "task",
 
 @dataclass
 class SweepSettings:
-    """What the sweep trains and evaluates (saved as DIR/sweep.json)."""
+    """What the sweep trains and evaluates (saved as DIR/sweep.json); its fields are the command's flags."""
 
-    llm_sizes: list[str] = field(default_factory=lambda: ["tiny", "small", "base", "large"])
-    tokens: list[int] = field(default_factory=lambda: [1, 4, 16, 64])
-    compressor: str = "quecc"
-    encoder: str = "leanvl_convnet"
-    image_size: int = 64
-    multi_layers: str = "1,2,3"
-    data: str = "synthetic"
-    steps: int = 200
-    batch_size: int = 32
-    lr: float = 1e-3
-    eval_limit: int = 300
-    seed: int = 0
-    num_workers: int = 0
+    llm_sizes: list[str] = opt(factory=lambda: ["tiny", "small", "base", "large"], help="comma list of LLM sizes")
+    tokens: list[int] = opt(factory=lambda: [1, 4, 16, 64], help="comma list of visual-token counts (each must "
+                                                                 "tile the encoder grid)")
+    compressor: str = opt("quecc", "none | avgpool | tokenpacker | quecc")
+    encoder: str = opt("leanvl_convnet", "vision encoder (name or `leanvl export` dir; frozen)")
+    image_size: int = opt(64, "input resolution")
+    multi_layers: str = opt("1,2,3", "comma list of encoder layers for TokenPacker/QueCC keys (other compressors "
+                                     "use the final tokens only)")
+    data: str = opt("synthetic", "training/eval data: synthetic (built-in VQA) or a LLaVA json")
+    steps: int = opt(200, "optimizer steps per cell (same for every cell)")
+    batch_size: int = opt(32, "batch size per cell")
+    lr: float = opt(1e-3, "peak learning rate")
+    eval_limit: int = opt(300, "questions evaluated per cell")
+    seed: int = opt(0, "seed for every cell")
+    num_workers: int = opt(0, "data-loading workers per cell")
+
+
+LIST_FLAGS = {"llm_sizes": (str, "--llm-sizes"), "tokens": (int, "--tokens")}
 
 
 def _csv_list(text: str, kind: type, flag: str) -> list:
@@ -165,14 +171,18 @@ def run_cells(s: SweepSettings, out: str) -> list[dict[str, str]]:
     return read_rows(out)
 
 
+def settings_from_args(args: argparse.Namespace) -> SweepSettings:
+    """SweepSettings from the parsed flags (comma lists parsed, LeanvlError on a malformed one)."""
+    from leanvl.cliutil import dataclass_from_args
+
+    lists = {name: _csv_list(getattr(args, name), kind, flag) for name, (kind, flag) in LIST_FLAGS.items()}
+    return dataclass_from_args(SweepSettings, args, **lists)
+
+
 def _sweep(args: argparse.Namespace) -> int:
     from leanvl.sweep_report import report
 
-    s = SweepSettings(llm_sizes=_csv_list(args.llm_sizes, str, "--llm-sizes"),
-                      tokens=_csv_list(args.tokens, int, "--tokens"), compressor=args.compressor,
-                      encoder=args.encoder, image_size=args.image_size, data=args.data, steps=args.steps,
-                      batch_size=args.batch_size, lr=args.lr, eval_limit=args.eval_limit, seed=args.seed,
-                      num_workers=args.num_workers)
+    s = settings_from_args(args)
     validate(s)
     prepare_dir(args.out, s, args.overwrite)
     rows = run_cells(s, args.out)
@@ -182,21 +192,10 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `sweep`."""
-    d = SweepSettings()
+    from leanvl.cliutil import add_dataclass_args
+
     p = sub.add_parser("sweep", help="train a VLM grid (LLM size x visual tokens), fit the scaling law per split, plan")
-    p.add_argument("--llm-sizes", default=",".join(d.llm_sizes), help=f"comma list of LLM sizes (default {','.join(d.llm_sizes)})")
-    p.add_argument("--tokens", default=",".join(map(str, d.tokens)), help="comma list of visual-token counts "
-                   "(each must tile the encoder grid; default 1,4,16,64)")
-    p.add_argument("--compressor", default=d.compressor, help="none | avgpool | tokenpacker | quecc (default quecc)")
-    p.add_argument("--encoder", default=d.encoder, help="vision encoder (name or `leanvl export` dir; frozen)")
-    p.add_argument("--image-size", type=int, default=d.image_size, help="input resolution (default 64)")
-    p.add_argument("--data", default=d.data, help="training/eval data: synthetic (built-in VQA) or a LLaVA json")
-    p.add_argument("--steps", type=int, default=d.steps, help="optimizer steps per cell (same for every cell)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="batch size per cell")
-    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default 1e-3)")
-    p.add_argument("--eval-limit", type=int, default=d.eval_limit, help="questions evaluated per cell")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed for every cell")
-    p.add_argument("--num-workers", type=int, default=d.num_workers, help="data-loading workers per cell")
+    add_dataclass_args(p, SweepSettings, convert={name: lambda v: ",".join(map(str, v)) for name in LIST_FLAGS})
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the fit intervals")
     p.add_argument("--budget-gflops", type=float, default=0.0, help="planning budget (default: the cost of the "
                    "second-largest LLM at the largest token count)")

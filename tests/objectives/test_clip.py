@@ -102,7 +102,7 @@ def test_lit_bad_input_exits_2(tmp_path):
 
 def test_pretrain_clip_through_the_trainer_and_lit_on_it(tmp_path):
     from leanvl.cli import main
-    from leanvl.train.pretrain import load_run
+    from leanvl.pretrain import load_run
 
     common = ["--data", "synthetic", "--steps", "2", "--batch-size", "8", "--image-size", "32",
               "--model", "leanvl_convnet", "--no-progress", "--log-every", "1"]

@@ -23,7 +23,7 @@ def write_json(path: str, obj: dict) -> None:
 def load_encoder_for_eval(ckpt: str):
     """The image encoder of a run directory or a `leanvl export` directory, plus its input size."""
     from leanvl.models.export import load_encoder
-    from leanvl.train.pretrain import load_run
+    from leanvl.pretrain import load_run
 
     if os.path.isfile(os.path.join(ckpt, "encoder.json")):
         encoder = load_encoder(ckpt)
@@ -35,7 +35,7 @@ def load_encoder_for_eval(ckpt: str):
 def load_text_model(ckpt: str):
     """(model with encode_image/encode_text, its image size) from a CLIP or LiT run directory."""
     from leanvl.eval.zeroshot import require_text_tower
-    from leanvl.train.pretrain import load_run
+    from leanvl.pretrain import load_run
 
     if not os.path.exists(ckpt):
         raise LeanvlError(f"--ckpt {ckpt}: no such directory")

@@ -14,6 +14,7 @@ from torch import nn
 
 from leanvl.errors import LeanvlError
 from leanvl.models.convnet import ConvNet
+from leanvl.models.weights import CONFIG, WEIGHTS, load_state_file
 from leanvl.registry import Registry
 
 # name -> backbone constructor `fn(image_size, **kw) -> nn.Module` (leanvl's built-ins; timm names need no entry).
@@ -152,8 +153,6 @@ def create_encoder(name: str, image_size: int = 64, pretrained: str | None = Non
     """Build an encoder by name (leanvl built-in, timm, `open_clip:NAME`, or a `leanvl export` directory)."""
     kw = dict(build_kwargs or {})
     if os.path.isdir(name):
-        from leanvl.models.export import load_encoder
-
         return load_encoder(name)
     if name in ENCODERS:
         backbone = ENCODERS.create(name, image_size, **kw)
@@ -165,3 +164,23 @@ def create_encoder(name: str, image_size: int = 64, pretrained: str | None = Non
         return Encoder(backbone, name, image_size, kw)
     except RuntimeError as exc:
         raise LeanvlError(f"encoder '{name}' cannot take {image_size}px images: {str(exc).splitlines()[0]}") from None
+
+
+def load_encoder(path: str) -> Encoder:
+    """Rebuild an encoder exported by `leanvl export` (a directory with encoder.json + model.safetensors)."""
+    import json
+
+    cfg_path = os.path.join(path, CONFIG)
+    if not os.path.isfile(cfg_path):
+        raise LeanvlError(f"{path}: not a leanvl encoder export (missing {CONFIG})")
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    weights = os.path.join(path, WEIGHTS)
+    if not os.path.isfile(weights):
+        raise LeanvlError(f"{path}: missing {WEIGHTS}")
+    encoder = create_encoder(cfg["name"], image_size=cfg["image_size"], build_kwargs=cfg.get("build_kwargs"))
+    missing, unexpected = encoder.backbone.load_state_dict(load_state_file(weights), strict=False)
+    if missing or unexpected:
+        raise LeanvlError(f"{path}: weights do not match '{cfg['name']}' "
+                          f"(missing {len(missing)}, unexpected {len(unexpected)} keys)")
+    return encoder

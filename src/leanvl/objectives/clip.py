@@ -7,14 +7,14 @@ initialised to ln(1/0.07) and clamped to [0, ln 100] before each use (open_clip 
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import torch
 from torch import nn
 
 from leanvl.errors import LeanvlError
-from leanvl.objectives.registry import register_objective
+from leanvl.objective_options import ClipOptions, LitOptions
+from leanvl.objectives.registry import World, register_objective
 from leanvl.objectives.text_tower import TextEncoder
 
 LOGIT_SCALE_INIT = math.log(1 / 0.07)
@@ -25,9 +25,9 @@ class Contrastive(nn.Module):
     """Image encoder + linear projection, open_clip text tower, CLIP loss; `locked` freezes the image encoder."""
 
     def __init__(self, encoder: nn.Module, text_model: str = "leanvl-text-tiny", locked: bool = False,
-                 unlock: int = 0, local_loss: bool = True) -> None:
+                 unlock: int = 0, local_loss: bool = True, rank: int = 0, world_size: int = 1) -> None:
         super().__init__()
-        self.local_loss = local_loss
+        self.local_loss, self.rank, self.world_size = local_loss, rank, world_size
         self.encoder = encoder
         self.text = TextEncoder(text_model)
         self.image_proj = nn.Linear(encoder.width, self.text.embed_dim, bias=False)
@@ -53,11 +53,13 @@ class Contrastive(nn.Module):
         if self._loss is None:
             from open_clip.loss import ClipLoss
 
-            from leanvl.train import distributed as dist
-
             self._loss = ClipLoss(local_loss=self.local_loss, gather_with_grad=True, cache_labels=True,
-                                  rank=dist.rank(), world_size=dist.world_size())
+                                  rank=self.rank, world_size=self.world_size)
         return self._loss
+
+    def set_grad_checkpointing(self, enable: bool) -> None:
+        """Recompute the image encoder's activations in backward (trainer hook)."""
+        self.encoder.set_grad_checkpointing(enable)
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalised image embeddings [N, E]."""
@@ -113,37 +115,15 @@ def unlock_last_blocks(encoder: nn.Module, n: int) -> list[nn.Module]:
     return modules
 
 
-def load_image_encoder(path: str) -> nn.Module:
-    """The image encoder of a pre-training run directory or a `leanvl export` directory."""
-    from leanvl.models.export import CONFIG as EXPORT_CONFIG
-    from leanvl.models.export import load_encoder
-    from leanvl.train.pretrain import load_run
-
-    if not os.path.isdir(path):
-        raise LeanvlError(f"--lit-encoder {path}: no such directory (give a run directory or a `leanvl export`)")
-    if os.path.isfile(os.path.join(path, EXPORT_CONFIG)):
-        return load_encoder(path)
-    task, _ = load_run(path)
-    return task.encoder
-
-
 @register_objective("clip")
-def build_clip(cfg: Any) -> Contrastive:
-    """CLIP baseline for a PretrainConfig (model, image_size, pretrained, text_model)."""
-    from leanvl.models import create_encoder
-
-    encoder = create_encoder(cfg.model, image_size=cfg.image_size, pretrained=cfg.pretrained or None)
-    return Contrastive(encoder, cfg.text_model, local_loss=cfg.clip_local_loss)
+def build_clip(encoder: nn.Module, opts: ClipOptions, world: World) -> Contrastive:
+    """CLIP: `encoder` and an open_clip text tower, both trained."""
+    return Contrastive(encoder, opts.text_model, local_loss=opts.clip_local_loss, rank=world.rank,
+                       world_size=world.size)
 
 
 @register_objective("lit")
-def build_lit(cfg: Any) -> Contrastive:
-    """LiT for a PretrainConfig: lock the encoder of `lit_encoder` (unlock the last `lit_unlock` blocks)."""
-    if not cfg.lit_encoder:
-        raise LeanvlError("--objective lit needs --lit-encoder RUN_DIR (or a `leanvl export` directory)")
-    encoder = load_image_encoder(cfg.lit_encoder)
-    size = getattr(encoder, "image_size", cfg.image_size)
-    if size != cfg.image_size:
-        raise LeanvlError(f"--image-size {cfg.image_size} differs from the locked encoder's {size}px; "
-                          f"pass --image-size {size}")
-    return Contrastive(encoder, cfg.text_model, locked=True, unlock=cfg.lit_unlock, local_loss=cfg.clip_local_loss)
+def build_lit(encoder: nn.Module, opts: LitOptions, world: World) -> Contrastive:
+    """LiT: lock `encoder` (the wiring loads it from `opts.lit_encoder`), unlock its last `lit_unlock` blocks."""
+    return Contrastive(encoder, opts.text_model, locked=True, unlock=opts.lit_unlock,
+                       local_loss=opts.clip_local_loss, rank=world.rank, world_size=world.size)

@@ -6,7 +6,7 @@ cross-entropy  -sum_c yhat_c log p_c  only needs log p at the label positions.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -14,11 +14,9 @@ from torch import nn
 
 from leanvl.errors import LeanvlError
 from leanvl.objectives.chunked_ce import chunked_head_ce
-from leanvl.objectives.registry import register_objective
+from leanvl.objective_options import SuperClassOptions, check_superclass
+from leanvl.objectives.registry import World, register_objective
 from leanvl.objectives.targets import soft_targets
-
-IDF_MODES = ("online", "offline", "none")
-LOSSES = ("softmax", "bce")
 
 
 class ClassifierHead(nn.Module):
@@ -64,28 +62,22 @@ class SuperClass(nn.Module):
     """Encoder + classifier head trained on IDF-weighted K-hot caption subword targets."""
 
     def __init__(self, encoder: nn.Module, vocab_size: int = 49408, idf: str = "online", loss: str = "softmax",
-                 idf_table: dict[str, torch.Tensor] | None = None, head_chunk: int = 0) -> None:
+                 idf_table: dict[str, torch.Tensor] | None = None, head_chunk: int = 0,
+                 reduce_counts: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         super().__init__()
-        if idf not in IDF_MODES:
-            raise LeanvlError(f"--idf must be one of {', '.join(IDF_MODES)}, got '{idf}'")
-        if loss not in LOSSES:
-            raise LeanvlError(f"--loss must be one of {', '.join(LOSSES)}, got '{loss}'")
+        check_superclass(idf, loss, head_chunk, has_table=idf_table is not None)
         self.encoder = encoder
         self.head = ClassifierHead(encoder.width, vocab_size)
-        if head_chunk < 0 or (head_chunk and loss != "softmax"):
-            raise LeanvlError(f"--head-chunk must be >= 0 and needs --loss softmax, got {head_chunk} with {loss}")
         self.vocab_size, self.idf, self.loss_kind, self.head_chunk = vocab_size, idf, loss, head_chunk
         # float64 running counts: documents seen and per-id document frequency (online IDF); saved in checkpoints.
         self.register_buffer("idf_docs", torch.zeros((), dtype=torch.float64))
         self.register_buffer("idf_df", torch.zeros(vocab_size, dtype=torch.float64))
         if idf == "offline":
-            if idf_table is None:
-                raise LeanvlError("--idf offline needs --idf-table (write one with `leanvl data idf`)")
             self.idf_docs.fill_(float(idf_table["docs"]))
             if idf_table["df"].numel() != vocab_size:
                 raise LeanvlError(f"IDF table has {idf_table['df'].numel()} ids, model vocabulary {vocab_size}")
             self.idf_df.copy_(idf_table["df"].to(torch.float64))
-        self.allreduce_counts = None  # set by the distributed launcher: sums a tensor over ranks in place
+        self.reduce_counts = reduce_counts  # sums a tensor over ranks in place (None: a single process)
 
     @torch.no_grad()
     def update_idf(self, ids: torch.Tensor, batch_size: int) -> None:
@@ -93,10 +85,14 @@ class SuperClass(nn.Module):
         delta = torch.zeros(self.vocab_size + 1, dtype=torch.float64, device=self.idf_df.device)
         delta[: self.vocab_size].index_add_(0, ids, torch.ones_like(ids, dtype=torch.float64))
         delta[-1] = batch_size
-        if self.allreduce_counts is not None:
-            self.allreduce_counts(delta)
+        if self.reduce_counts is not None:
+            self.reduce_counts(delta)
         self.idf_df += delta[: self.vocab_size]
         self.idf_docs += delta[-1]
+
+    def set_grad_checkpointing(self, enable: bool) -> None:
+        """Recompute the encoder's activations in backward (trainer hook)."""
+        self.encoder.set_grad_checkpointing(enable)
 
     def idf_weights(self) -> torch.Tensor:
         """Current IDF per id: ln((docs + 1) / (df + 1)) (the reference's online form of paper eq. 2)."""
@@ -126,15 +122,13 @@ class SuperClass(nn.Module):
 
 
 @register_objective("superclass")
-def build_superclass(cfg: Any) -> SuperClass:
-    """SuperClass objective for a PretrainConfig (model, image_size, idf, idf_table, loss)."""
-    from leanvl.models import create_encoder
+def build_superclass(encoder: nn.Module, opts: SuperClassOptions, world: World) -> SuperClass:
+    """SuperClass around `encoder` over the CLIP BPE vocabulary (IDF counts summed over ranks)."""
     from leanvl.text.labels import VOCAB_SIZE
 
-    encoder = create_encoder(cfg.model, image_size=cfg.image_size, pretrained=cfg.pretrained)
-    table = load_idf_table(cfg.idf_table) if cfg.idf == "offline" and cfg.idf_table else None
-    return SuperClass(encoder, VOCAB_SIZE, idf=cfg.idf, loss=cfg.loss, idf_table=table,
-                      head_chunk=getattr(cfg, "head_chunk", 0))
+    table = load_idf_table(opts.idf_table) if opts.idf == "offline" and opts.idf_table else None
+    return SuperClass(encoder, VOCAB_SIZE, idf=opts.idf, loss=opts.loss, idf_table=table, head_chunk=opts.head_chunk,
+                      reduce_counts=world.all_reduce_sum if world.size > 1 else None)
 
 
 def load_idf_table(path: str) -> dict[str, torch.Tensor]:

@@ -24,6 +24,7 @@ from leanvl.train.optim import lr_at, make_optimizer, set_lr
 from leanvl.train.precision import MasterWeights, to_bf16
 from leanvl.train.run_dir import MetricsLog, check_run_dir, init_run_dir, peak_memory
 from leanvl.train.speed import Speedometer, count_flops
+from leanvl.train.task import apply_task_options
 
 Batches = Callable[[int], Iterator[dict]]
 
@@ -97,10 +98,7 @@ class Trainer:
             self.master = MasterWeights([p for p in self.task.parameters() if p.requires_grad])
         if cfg.precision in ("bf16", "bf16_master"):
             to_bf16(self.task)
-        if cfg.grad_checkpointing and hasattr(task, "encoder") and hasattr(task.encoder, "set_grad_checkpointing"):
-            task.encoder.set_grad_checkpointing(True)
-        if hasattr(task, "allreduce_counts") and self.world > 1:
-            task.allreduce_counts = dist.all_reduce_sum
+        apply_task_options(task, grad_checkpointing=cfg.grad_checkpointing)
         self.model: nn.Module = self.task
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None

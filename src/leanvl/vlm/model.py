@@ -1,6 +1,6 @@
 """The VLM: vision tower -> compressor -> projector -> causal LM, with `<image>` slots filled by visual tokens.
 
-`VLM.forward(batch) -> {"loss", "tokens"}` is also the training objective (registered as `vlm`): batch has `image`
+`VLM.forward(batch) -> {"loss", "tokens"}` is also the task the shared trainer optimises: batch has `image`
 [B,3,S,S], `input_ids`/`labels`/`attention_mask` [B,L] with one IMAGE_TOKEN_ID per row, and `question` strings
 (QueCC's query text). Everything needed to rebuild it is saved beside the weights (see `leanvl.vlm.io`).
 """
@@ -71,6 +71,10 @@ class VLM(nn.Module):
         if "encoder" in self.frozen:
             self.encoder.eval()
         return self
+
+    def set_grad_checkpointing(self, enable: bool) -> None:
+        """Recompute the vision encoder's activations in backward (trainer hook)."""
+        self.encoder.set_grad_checkpointing(enable)
 
     # ----- pieces ------------------------------------------------------------------------------------------------
     @torch.no_grad()

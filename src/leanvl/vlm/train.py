@@ -5,6 +5,7 @@ import os
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from leanvl.cliutil import opt
 from leanvl.errors import LeanvlError
 
 if TYPE_CHECKING:  # torch-free at import time, so `leanvl --help` stays quick
@@ -13,20 +14,20 @@ if TYPE_CHECKING:  # torch-free at import time, so `leanvl --help` stays quick
 
 @dataclass
 class VLMTrainArgs:
-    """What VLM to train on what data. Field comments become `--help` text."""
+    """What VLM to train on what data. Each field's `opt` help is its `--help`."""
 
-    llm: str = "tiny"                  # LLM: tiny | small | base | large | smollm2-135m | local HF model directory
-    encoder: str = "leanvl_convnet"    # vision encoder: leanvl built-in, timm name, open_clip:NAME, or `leanvl export` dir
-    encoder_weights: str = ""          # local weights file for a timm/open_clip encoder ('' = as built)
-    image_size: int = 64               # input resolution
-    compressor: str = "quecc"          # none | avgpool | tokenpacker | quecc
-    tokens: int = 4                    # visual tokens fed to the LLM (must tile the encoder grid)
-    feature_layer: str = ""            # encoder layer for the single-level features ('' = final, -2 = second-to-last)
-    multi_layers: str = ""             # comma list of encoder layers for TokenPacker/QueCC keys ('' = single-level)
-    data: str = "synthetic"            # synthetic | synthetic:N (built-in VQA) | LLaVA .json | shards | .csv
-    stage: int = 2                     # 1: captions, trains compressor+projector; 2: instructions (adds the LLM)
-    freeze: str = ""                   # comma list of parts to freeze (encoder,compressor,projector,llm; 'none'); '' = stage default
-    init: str = ""                     # start from the weights of a VLM run/checkpoint (e.g. stage 1 -> stage 2)
+    llm: str = opt("tiny", "LLM: tiny | small | base | large | smollm2-135m | local HF model directory")
+    encoder: str = opt("leanvl_convnet", "vision encoder: leanvl built-in, timm name, open_clip:NAME, or `leanvl export` dir")
+    encoder_weights: str = opt("", "local weights file for a timm/open_clip encoder ('' = as built)")
+    image_size: int = opt(64, "input resolution")
+    compressor: str = opt("quecc", "none | avgpool | tokenpacker | quecc")
+    tokens: int = opt(4, "visual tokens fed to the LLM (must tile the encoder grid)")
+    feature_layer: str = opt("", "encoder layer for the single-level features ('' = final, -2 = second-to-last)")
+    multi_layers: str = opt("", "comma list of encoder layers for TokenPacker/QueCC keys ('' = single-level)")
+    data: str = opt("synthetic", "synthetic | synthetic:N (built-in VQA) | LLaVA .json | shards | .csv")
+    stage: int = opt(2, "1: captions, trains compressor+projector; 2: instructions (adds the LLM)")
+    freeze: str = opt("", "comma list of parts to freeze (encoder,compressor,projector,llm; 'none'); '' = stage default")
+    init: str = opt("", "start from the weights of a VLM run/checkpoint (e.g. stage 1 -> stage 2)")
 
 
 def parse_layers(text: str) -> list[int]:

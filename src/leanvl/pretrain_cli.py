@@ -3,18 +3,21 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import fields
 
 from leanvl.cliutil import add_dataclass_args, dataclass_from_args
-from leanvl.train.config import PretrainConfig, TrainConfig
+from leanvl.objective_options import OBJECTIVE_OPTIONS
+from leanvl.pretrain_config import PretrainConfig
+from leanvl.train.config import TrainConfig
 
 
 def _pretrain(args: argparse.Namespace) -> int:
+    from leanvl.pretrain import run_pretrain
     from leanvl.train.distributed import is_main
-    from leanvl.train.pretrain import run_pretrain
 
-    cfg = dataclass_from_args(PretrainConfig, args)
-    tcfg = dataclass_from_args(TrainConfig, args)
-    result = run_pretrain(cfg, tcfg)
+    options = dataclass_from_args(OBJECTIVE_OPTIONS.get(args.objective), args)
+    result = run_pretrain(dataclass_from_args(PretrainConfig, args, options=options),
+                          dataclass_from_args(TrainConfig, args))
     if not is_main():
         return 0
     data = result.data
@@ -28,7 +31,7 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from leanvl.models.export import save_encoder
-    from leanvl.train.pretrain import load_run
+    from leanvl.pretrain import load_run
 
     task, _ = load_run(args.ckpt)
     save_encoder(task.encoder, args.out)
@@ -36,12 +39,24 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_objective_groups(parser: argparse.ArgumentParser) -> None:
+    """One argument group per objective with the options it adds (fields inherited from another's are shown once)."""
+    seen: set[str] = set()
+    for name in OBJECTIVE_OPTIONS:
+        options_cls = OBJECTIVE_OPTIONS.get(name)
+        shown = tuple(f.name for f in fields(options_cls) if f.name in seen)
+        group = parser.add_argument_group(f"{name} options", (options_cls.__doc__ or "").strip())
+        add_dataclass_args(group, options_cls, skip=shown)
+        seen.update(f.name for f in fields(options_cls))
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `pretrain` and `export`."""
     p = sub.add_parser("pretrain", help="pre-train an image encoder (superclass, clip, lit)",
                        description="Pre-train an image encoder with one of leanvl's objectives.")
-    add_dataclass_args(p, PretrainConfig)
-    add_dataclass_args(p, TrainConfig, overrides={"lr": 1e-3, "warmup": 10})
+    add_dataclass_args(p, PretrainConfig, skip=("options",))
+    add_objective_groups(p)
+    add_dataclass_args(p.add_argument_group("training"), TrainConfig, overrides={"lr": 1e-3, "warmup": 10})
     p.set_defaults(func=_pretrain)
     e = sub.add_parser("export", help="write a run's image encoder as safetensors + JSON config")
     e.add_argument("--ckpt", required=True, help="pre-training run directory (its newest checkpoint is used)")

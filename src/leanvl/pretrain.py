@@ -1,18 +1,20 @@
-"""Image-encoder pre-training (SuperClass, CLIP, LiT): config, data wiring, and loading a finished run back."""
+"""Image-encoder pre-training wiring (SuperClass, CLIP, LiT): encoder + objective + data -> the shared trainer,
+and loading a finished run back. The VLM's counterpart is `leanvl.vlm.train`."""
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import asdict
-from typing import Any, Iterator
+from typing import Iterator
 
 import torch
 from torch import nn
 
 from leanvl.errors import LeanvlError
+from leanvl.pretrain_config import PretrainConfig
 from leanvl.train import distributed as dist
 from leanvl.train.checkpoint import checkpoint_dirs
-from leanvl.train.config import PretrainConfig, TrainConfig
+from leanvl.train.config import TrainConfig
 from leanvl.train.loop import TrainResult, seed_everything, train
 from leanvl.train.run_dir import CONFIG, write_json_atomic
 
@@ -45,11 +47,37 @@ def make_batch_fn(cfg: PretrainConfig, tcfg: TrainConfig, split: str = "train"):
     return batches
 
 
-def build_task(cfg: PretrainConfig) -> nn.Module:
-    """The objective module (with its encoder) for `cfg`."""
-    from leanvl.objectives import build_objective
+def load_locked_encoder(path: str, image_size: int) -> nn.Module:
+    """The image encoder of a pre-training run directory or a `leanvl export` directory (for LiT)."""
+    from leanvl.models.export import CONFIG as EXPORT_CONFIG
+    from leanvl.models.export import load_encoder
 
-    return build_objective(cfg.objective, cfg)
+    if not os.path.isdir(path):
+        raise LeanvlError(f"--lit-encoder {path}: no such directory (give a run directory or a `leanvl export`)")
+    encoder = load_encoder(path) if os.path.isfile(os.path.join(path, EXPORT_CONFIG)) else load_run(path)[0].encoder
+    size = getattr(encoder, "image_size", image_size)
+    if size != image_size:
+        raise LeanvlError(f"--image-size {image_size} differs from the locked encoder's {size}px; "
+                          f"pass --image-size {size}")
+    return encoder
+
+
+def build_encoder(cfg: PretrainConfig) -> nn.Module:
+    """The image encoder the objective wraps: the locked one it names, else `--model` built fresh."""
+    from leanvl.models import create_encoder
+
+    locked = cfg.options.locked_encoder()
+    if locked:
+        return load_locked_encoder(locked, cfg.image_size)
+    return create_encoder(cfg.model, image_size=cfg.image_size, pretrained=cfg.pretrained or None)
+
+
+def build_task(cfg: PretrainConfig) -> nn.Module:
+    """The objective module (with its encoder) for `cfg`, set up for this process's rank and world size."""
+    from leanvl.objectives import World, build_objective
+
+    world = World(rank=dist.rank(), size=dist.world_size(), all_reduce_sum=dist.all_reduce_sum)
+    return build_objective(cfg.objective, build_encoder(cfg), cfg.options, world)
 
 
 def run_pretrain(cfg: PretrainConfig, tcfg: TrainConfig) -> TrainResult:
@@ -59,10 +87,10 @@ def run_pretrain(cfg: PretrainConfig, tcfg: TrainConfig) -> TrainResult:
     seed_everything(tcfg.seed)
     task = build_task(cfg)
     batches = make_batch_fn(cfg, tcfg)
-    tcfg.extra = {"pretrain": asdict(cfg)}
+    tcfg.extra = {"pretrain": cfg.to_dict()}
     result = train(task, batches, tcfg)
     if dist.is_main():
-        summary = {k: v for k, v in asdict(result).items()}
+        summary = asdict(result)
         summary["params"] = sum(p.numel() for p in task.parameters())
         write_json_atomic(os.path.join(tcfg.out, "result.json"), summary)
     return result
@@ -80,7 +108,7 @@ def load_run(run_dir: str, device: str = "cpu") -> tuple[nn.Module, PretrainConf
     pre = saved.get("extra", {}).get("pretrain")
     if pre is None:
         raise LeanvlError(f"--ckpt {run_dir}: not a pre-training run")
-    cfg = PretrainConfig(**{k: v for k, v in pre.items() if k in PretrainConfig.__dataclass_fields__})
+    cfg = PretrainConfig.from_dict(pre)
     found = checkpoint_dirs(run_dir)
     if not found:
         raise LeanvlError(f"--ckpt {run_dir}: the run has no checkpoint yet")
@@ -89,8 +117,3 @@ def load_run(run_dir: str, device: str = "cpu") -> tuple[nn.Module, PretrainConf
     if missing or unexpected:
         raise LeanvlError(f"--ckpt {run_dir}: checkpoint does not match its config")
     return task.to(torch.device(device)).eval(), cfg
-
-
-def config_dict(cfg: Any) -> dict[str, Any]:
-    """A dataclass config as a dict (for JSON)."""
-    return asdict(cfg)

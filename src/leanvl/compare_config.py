@@ -1,0 +1,48 @@
+"""`leanvl compare` settings (a dataclass; its fields are the command's flags)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from leanvl.cliutil import opt
+from leanvl.errors import LeanvlError
+
+
+@dataclass
+class CompareConfig:
+    """What to compare on what budget. Each field's `opt` help is its `--help`."""
+
+    data: str = opt("synthetic", "training data: synthetic | synthetic:N | shard pattern | CSV/TSV")
+    steps: int = opt(300, "optimizer steps of every run (SuperClass, CLIP, and LiT)")
+    batch_size: int = opt(64, "samples per step of every run")
+    out: str = opt("", "output directory (one run directory per objective, report files)")
+    json: str = opt("", "also write the comparison JSON here (always written to OUT/compare.json)")
+    model: str = opt("leanvl_convnet", "image encoder shared by both objectives")
+    image_size: int = opt(64, "input resolution")
+    text_model: str = opt("leanvl-text-tiny", "open_clip text tower config for CLIP and LiT")
+    lr: float = opt(1e-3, "peak learning rate of every run")
+    warmup: int = opt(10, "linear warmup steps of every run")
+    seed: int = opt(0, "seed of init, data order and augmentation (same for every run)")
+    device: str = opt("auto", "auto | cpu | cuda")
+    precision: str = opt("fp32", "fp32 | bf16 | amp_bf16 | bf16_master (every run)")
+    eval_train: int = opt(2000, "held-out synthetic scenes the probe / k-shot classifiers are fit on")
+    eval_test: int = opt(1000, "held-out synthetic scenes scored by every evaluation")
+    k: int = opt(10, "shots per class for the k-shot evaluation")
+    overwrite: bool = opt(False, "replace earlier results in --out")
+
+    def validate(self) -> "CompareConfig":
+        """Raise LeanvlError naming the first bad value."""
+        if not self.out:
+            raise LeanvlError("--out is required")
+        for name in ("steps", "batch_size", "eval_train", "eval_test", "k"):
+            if getattr(self, name) < 1:
+                raise LeanvlError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.eval_test < 5:
+            raise LeanvlError(f"--eval-test must be >= 5 (retrieval R@5), got {self.eval_test}")
+        if self.json and not os.path.isdir(os.path.dirname(os.path.abspath(self.json))):
+            raise LeanvlError(f"--json {self.json}: its directory does not exist")
+        if os.path.exists(self.out) and not os.path.isdir(self.out):
+            raise LeanvlError(f"--out {self.out}: exists and is not a directory")
+        if os.path.isdir(self.out) and os.listdir(self.out) and not self.overwrite:
+            raise LeanvlError(f"--out {self.out} is not empty; pass --overwrite to replace its runs")
+        return self
