@@ -11,8 +11,3 @@ class LeanvlError(Exception):
 class DataError(LeanvlError):
     """Bad or unusable data (too many corrupt samples, empty shard list, malformed file)."""
 
-
-def check(condition: bool, message: str) -> None:
-    """Raise LeanvlError(message) unless condition holds."""
-    if not condition:
-        raise LeanvlError(message)

@@ -2,8 +2,7 @@
 
 Extending: a module listed in DATA_COMMAND_MODULES (e.g. `leanvl.text.idf_cli` for `data idf`,
 `leanvl.vlm.data_cli` for `data vqa`) defines `register_data(data_subparsers)`, which adds its sub-parser to the
-`data` sub-parsers object and sets `func` with `set_defaults`, exactly like a top-level `register`. Modules that do
-not exist yet are skipped.
+`data` sub-parsers object and sets `func` with `set_defaults`, exactly like a top-level `register`.
 """
 from __future__ import annotations
 
@@ -31,13 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data_sub.required = True
     _register_synth(data_sub)
     for name in DATA_COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):  # area not built yet
-                continue
-            raise
-        module.register_data(data_sub)
+        importlib.import_module(name).register_data(data_sub)
 
 
 def _register_synth(data_sub: argparse._SubParsersAction) -> None:

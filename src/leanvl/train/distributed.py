@@ -41,8 +41,3 @@ def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()
 
-
-def shutdown() -> None:
-    """Leave the process group."""
-    if dist.is_initialized():
-        dist.destroy_process_group()

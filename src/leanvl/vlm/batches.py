@@ -18,20 +18,21 @@ from leanvl.errors import DataError, LeanvlError
 from leanvl.vlm.chat import collate, encode_conversation
 from leanvl.vlm.vqa_data import caption_conversation, conversation, questions_for, read_llava_json
 
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+STAGES = (1, 2)
+
+
+def check_stage(stage: int) -> int:
+    """`stage` when it is 1 (captions) or 2 (instructions); LeanvlError otherwise."""
+    if stage not in STAGES:
+        raise LeanvlError(f"--stage must be 1 or 2, got {stage}")
+    return stage
 
 
 def image_transform(size: int) -> Callable[[Any], torch.Tensor]:
-    """Resize + centre crop to `size`, CLIP mean/std (leanvl.data.transforms.EvalTransform when present)."""
-    try:
-        from leanvl.data.transforms import EvalTransform
-        return EvalTransform(size)
-    except ImportError:
-        from torchvision import transforms as T
+    """Resize + centre crop to `size`, CLIP mean/std (leanvl.data.transforms.EvalTransform)."""
+    from leanvl.data.transforms import EvalTransform
 
-        return T.Compose([T.Resize(size, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(size),
-                          T.ToTensor(), T.Normalize(CLIP_MEAN, CLIP_STD)])
+    return EvalTransform(size)
 
 
 class LlavaJsonSource(Source):
@@ -101,8 +102,7 @@ def vlm_batches(source: Any, tokenizer: Any, *, batch_size: int, image_size: int
     """`batches(start_microbatch)` for the shared trainer."""
     from leanvl.data.loader import make_batches
 
-    if stage not in (1, 2):
-        raise LeanvlError(f"--stage must be 1 or 2, got {stage}")
+    check_stage(stage)
     base = image_transform(image_size)
 
     def transform(img: Any, rng: random.Random) -> torch.Tensor:

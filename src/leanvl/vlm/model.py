@@ -21,6 +21,14 @@ from leanvl.vlm.vision import VisionTower
 PARTS = ("encoder", "compressor", "projector", "llm")
 
 
+def check_parts(parts: set[str]) -> set[str]:
+    """`parts` when each is one of PARTS; LeanvlError naming the unknown ones otherwise."""
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise LeanvlError(f"--freeze: unknown part(s) {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
+    return set(parts)
+
+
 @dataclass
 class VLMConfig:
     """What a VLM is made of; saved as vlm.json with every checkpoint."""
@@ -57,10 +65,7 @@ class VLM(nn.Module):
     # ----- freezing ----------------------------------------------------------------------------------------------
     def set_frozen(self, parts: set[str]) -> None:
         """Freeze exactly `parts` (subset of PARTS); the rest train."""
-        unknown = set(parts) - set(PARTS)
-        if unknown:
-            raise LeanvlError(f"unknown part(s) to freeze: {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
-        self.frozen = set(parts)
+        self.frozen = check_parts(parts)
         for name in PARTS:
             for p in getattr(self, name).parameters():
                 p.requires_grad_(name not in self.frozen)

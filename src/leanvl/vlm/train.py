@@ -40,19 +40,15 @@ def parse_layers(text: str) -> list[int]:
 
 def frozen_parts(args: VLMTrainArgs) -> set[str]:
     """Parts to freeze: --freeze, else stage 1 -> encoder+llm, stage 2 -> encoder (LLaVA's recipe)."""
-    if args.stage not in (1, 2):
-        raise LeanvlError(f"--stage must be 1 or 2, got {args.stage}")
+    from leanvl.vlm.batches import check_stage
+    from leanvl.vlm.model import check_parts
+
+    check_stage(args.stage)
     if not args.freeze:
         return {"encoder", "llm"} if args.stage == 1 else {"encoder"}
     if args.freeze.strip() == "none":
         return set()
-    parts = {p.strip() for p in args.freeze.split(",") if p.strip()}
-    from leanvl.vlm.model import PARTS
-
-    unknown = parts - set(PARTS)
-    if unknown:
-        raise LeanvlError(f"--freeze: unknown part(s) {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
-    return parts
+    return check_parts({p.strip() for p in args.freeze.split(",") if p.strip()})
 
 
 def vlm_config(args: VLMTrainArgs) -> VLMConfig:

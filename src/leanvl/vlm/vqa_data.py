@@ -18,16 +18,12 @@ REASONING_KINDS = ("color", "shape", "count", "position", "exists")
 SPLITS = ("reasoning", "ocr")
 _NUM_WORDS = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
               "seven": "7", "eight": "8", "nine": "9", "ten": "10"}
-_FALLBACK_COLORS = ("red", "green", "blue", "yellow", "purple", "orange")
-_FALLBACK_SHAPES = ("circle", "square", "triangle", "star")
 
 
 def _vocab() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    try:
-        from leanvl.data.synthetic import COLORS, SHAPES
-        return tuple(COLORS), tuple(SHAPES)
-    except ImportError:  # data layer absent: answers still come from attrs
-        return _FALLBACK_COLORS, _FALLBACK_SHAPES
+    from leanvl.data.synthetic import COLORS, SHAPES
+
+    return tuple(COLORS), tuple(SHAPES)
 
 
 def _qa(question: str, answer: str, kind: str) -> dict[str, str]:
