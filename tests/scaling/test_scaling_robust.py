@@ -1,4 +1,4 @@
-"""Binomial weights, the log-space Huber fit and cluster bootstraps: recovery on binomial-noise data, wider intervals."""
+"""Binomial weights, log-space Huber fit, cluster bootstraps: recovery on binomial-noise data, wider intervals."""
 import json
 
 import numpy as np

@@ -91,6 +91,8 @@ def test_score_reports_each_metric_per_split_and_kind():
     assert m["anls"]["splits"]["ocr"]["value"] == pytest.approx(1 - 2 / 7)
     assert set(m["anls"]["kinds"]) == {"what", "ocr", "mc"} and result["counts"] == {"ocr": 1, "reasoning": 2}
     assert records[0]["vqa_accuracy"] == pytest.approx(0.9) and "vqa_accuracy" not in records[1]
+    with pytest.raises(DataError, match="names none of the options"):
+        score(["A"], [{"question": "q", "answer": "E", "options": ["cat", "dog"]}])
     table = format_table(m)
     assert "vqa_accuracy" in table and "split ocr" in table and "kind mc" in table
 

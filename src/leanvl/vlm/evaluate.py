@@ -63,7 +63,8 @@ def accuracy(records: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
 
 @torch.no_grad()
 def evaluate(model: Any, items: list[dict[str, Any]], *, batch_size: int = 16, with_image: bool = True,
-             max_new_tokens: int = 8, progress: bool = False, seed: int = 0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+             max_new_tokens: int = 8, progress: bool = False,
+             seed: int = 0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Greedy answers for every item, scored by leanvl.vlm.scoring.score; returns (summary dict, per-item records)."""
     transform = image_transform(model.cfg.image_size)
     predictions: list[str] = []

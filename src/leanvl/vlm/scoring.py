@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from leanvl.errors import DataError
 from leanvl.vlm.metrics import (anls, bootstrap_interval, exact_match, multiple_choice_correct, vqa_soft_accuracy,
                                 wilson_interval)
 from leanvl.vlm.vqa_data import contains_answer
@@ -33,7 +34,10 @@ def score_record(prediction: str, item: dict[str, Any]) -> dict[str, Any]:
         rec["vqa_accuracy"] = vqa_soft_accuracy(prediction, refs)
     if options:
         rec["options"] = list(options)
-        rec["mc_correct"] = multiple_choice_correct(prediction, refs[0], options)
+        try:
+            rec["mc_correct"] = multiple_choice_correct(prediction, refs[0], options)
+        except ValueError as exc:
+            raise DataError(f"question {rec['question'][:60]!r}: {exc}") from None
     return rec
 
 
