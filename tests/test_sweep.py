@@ -28,6 +28,8 @@ def test_tiny_sweep_end_to_end_resumable_and_fittable(tmp_path, capsys):
                                                                ("small", "4")}
     assert {r["task"] for r in first} == {"reasoning", "ocr"}
     assert all(0.0 <= float(r["accuracy"]) <= 1.0 and int(r["llm_params"]) > 0 for r in first)
+    assert all(float(r["accuracy_lo"]) <= float(r["accuracy"]) <= float(r["accuracy_hi"]) for r in first)
+    assert all(int(r["n_questions"]) > 0 and float(r["accuracy_hi"]) > float(r["accuracy_lo"]) for r in first)
     summary = json.load(open(os.path.join(out, "summary.json")))
     assert {s["task"] for s in summary["splits"]} == {"reasoning", "ocr"}
     assert os.path.exists(os.path.join(out, "plots", "scaling_reasoning_frontier.png"))
@@ -37,6 +39,9 @@ def test_tiny_sweep_end_to_end_resumable_and_fittable(tmp_path, capsys):
     # the CSV is what `leanvl scaling fit` reads
     assert main(["scaling", "fit", os.path.join(out, "results.csv"), "--bootstrap", "10"]) == 0
     assert "reasoning" in capsys.readouterr().out
+    assert main(["scaling", "fit", os.path.join(out, "results.csv"), "--bootstrap", "cluster:10",
+                 "--weights", "binomial"]) == 0   # n_questions per cell feeds the binomial weights
+    assert "weights binomial" in capsys.readouterr().out
 
 
 def test_interrupted_cell_resumes_from_its_checkpoint(tmp_path):

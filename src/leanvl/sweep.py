@@ -20,7 +20,7 @@ from leanvl.errors import LeanvlError
 from leanvl.paths import ensure_writable_dir
 
 COLUMNS = ["cell", "llm", "llm_params", "llm_params_b", "visual_tokens", "task", "accuracy", "n_questions",
-           "text_tokens", "steps", "batch_size", "train_wall_s", "eval_wall_s"]
+           "accuracy_lo", "accuracy_hi", "text_tokens", "steps", "batch_size", "train_wall_s", "eval_wall_s"]
 
 
 @dataclass
@@ -132,7 +132,7 @@ def train_cell(s: SweepSettings, llm: str, v: int, cell_dir: str) -> float:
 
 
 def eval_cell(s: SweepSettings, llm: str, v: int, cell_dir: str, train_s: float) -> list[dict[str, Any]]:
-    """Evaluate a trained cell per split; one results row per split."""
+    """Evaluate a trained cell per split; one results row per split (accuracy with its 95% Wilson interval)."""
     import statistics
 
     from leanvl.vlm.evaluate import eval_items, evaluate
@@ -146,8 +146,10 @@ def eval_cell(s: SweepSettings, llm: str, v: int, cell_dir: str, train_s: float)
     q = statistics.mean(len(model.tokenizer(it["question"])["input_ids"]) for it in items)
     n = count_params(model.llm)
     wall = time.time() - t0
+    ci = acc["metrics"]["exact_match"]["splits"]
     return [{"cell": f"{llm}-v{v}", "llm": llm, "llm_params": n, "llm_params_b": n / 1e9, "visual_tokens": v,
              "task": split, "accuracy": round(a, 6), "n_questions": acc["counts"][split],
+             "accuracy_lo": round(ci[split]["ci"][0], 6), "accuracy_hi": round(ci[split]["ci"][1], 6),
              "text_tokens": round(q, 2), "steps": s.steps, "batch_size": s.batch_size,
              "train_wall_s": round(train_s, 1), "eval_wall_s": round(wall, 1)}
             for split, a in acc["splits"].items()]

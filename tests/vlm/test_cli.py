@@ -109,3 +109,30 @@ def test_bad_token_count_in_a_subprocess_has_no_traceback(tmp_path):
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [
         "leanvl: error: 9 visual tokens do not tile the 8x8 encoder grid; valid counts: 1, 4, 16, 64"]
+
+
+def test_eval_json_with_answers_and_options_reports_every_metric(run_dir, tmp_path, capsys):
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), "red").save(tmp_path / "r.png")
+    ask = lambda q, a: [{"from": "human", "value": f"<image>\n{q}"}, {"from": "gpt", "value": a}]  # noqa: E731
+    entries = [{"image": "r.png", "conversations": ask("What color?", "red"), "split": "vqa",
+                "answers": ["red"] * 6 + ["orange"] * 4},
+               {"image": "r.png", "conversations": ask("Which? A. red B. blue", "A"), "split": "mc",
+                "options": ["red", "blue"]},
+               {"image": "r.png", "conversations": ask("Read it.", "stop"), "split": "ocr"}]
+    (tmp_path / "q.json").write_text(json.dumps(entries))
+    out = tmp_path / "res.json"
+    capsys.readouterr()
+    assert main(["vlm", "eval", "--ckpt", run_dir, "--data", str(tmp_path / "q.json"), "--json", str(out),
+                 "--records"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[0].split()[:3] == ["metric", "group", "value"] and any("mc_accuracy" in x for x in printed)
+    result = json.loads(out.read_text())
+    m, records = result["metrics"], result["records"]
+    assert m["vqa_accuracy"]["overall"]["n"] == 1 and m["mc_accuracy"]["overall"]["n"] == 1
+    assert m["anls"]["overall"]["n"] == 3 and set(m["exact_match"]["splits"]) == {"vqa", "mc", "ocr"}
+    assert m["exact_match"]["overall"]["value"] == result["overall"] == sum(r["correct"] for r in records) / 3
+    lo, hi = m["exact_match"]["overall"]["ci"]
+    assert 0.0 <= lo <= result["overall"] <= hi <= 1.0 and hi - lo > 0.3   # 3 questions: a wide interval
+    assert records[0]["answers"] == ["red"] * 6 + ["orange"] * 4 and records[1]["options"] == ["red", "blue"]

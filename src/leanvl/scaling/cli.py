@@ -18,13 +18,20 @@ def register(subparsers) -> None:
     sub.required = True
     f = sub.add_parser("fit", help="fit error = A*N^-alpha*V^-beta + D to a results CSV, with CIs and CV")
     f.add_argument("csv", nargs="?", help="results CSV (llm_params_b, visual_tokens, accuracy|error, "
-                                          "[text_tokens], [task])")
+                                          "[text_tokens], [n_questions], [task])")
     f.add_argument("--reference", choices=["reasoning"], help="fit the shipped paper data instead of a CSV")
     f.add_argument("--form", choices=["paper", "qv"], default="paper",
                    help="paper: T = V in the error term; qv: T = Q + V (needs text tokens)")
     f.add_argument("--text-tokens", type=float, help="text tokens Q for rows without a text_tokens column "
                                                       "(used by --form qv and for plot FLOPs)")
-    f.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for 95%% intervals (0: none)")
+    f.add_argument("--bootstrap", default="1000", metavar="[METHOD:]N",
+                   help="95%% intervals: METHOD residual (i.i.d. residuals), cluster (resample whole LLM sizes) or "
+                        "wild-cluster (one random weight per LLM size), N resamples (a bare METHOD: 1000; a bare N: "
+                        "residual; 0: none; default 1000)")
+    f.add_argument("--weights", choices=["none", "binomial"], default="none",
+                   help="binomial: weight residuals by n/(p(1-p)) (needs an n_questions column)")
+    f.add_argument("--loss", choices=["squares", "huber"], default="squares",
+                   help="huber: Huber loss (delta 1e-3) on log error, L-BFGS-B, as the Chinchilla replication")
     f.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     f.add_argument("--starts", type=int, default=4, help="least-squares starts (multi-start)")
     f.add_argument("--json", help="write the fit(s) to this JSON file")
@@ -56,6 +63,8 @@ def _summary(fit) -> str:
         iv = f"  95% CI [{ci[name][0]:.4g}, {ci[name][1]:.4g}]" if name in ci else ""
         lines.append(f"  {name:<5} = {getattr(law, name):.4g}{iv}")
     lines.append(f"  SSE = {fit.sse:.4g}, R^2 = {fit.r2:.4f}")
+    if fit.options != {"loss": "squares", "weights": "none"}:
+        lines.append(f"  fit: loss {fit.options['loss']}, weights {fit.options['weights']}")
     if fit.bootstrap:
         b = fit.bootstrap
         lines.append(f"  bootstrap: {b['n']} {b['method']} resamples, seed {b['seed']}, {b['wall_s']:.2f} s")
@@ -72,6 +81,21 @@ def _summary(fit) -> str:
     return "\n".join(lines)
 
 
+def _bootstrap_spec(text: str) -> tuple[str, int]:
+    """`N`, `METHOD` or `METHOD:N` -> (method, N); N defaults to 1000."""
+    method, _, count = str(text).partition(":")
+    if method.strip().lstrip("-").isdigit() and not count:
+        method, count = "residual", method
+    try:
+        n = int(count) if count else 1000
+    except ValueError:
+        n = -1
+    if method not in ("residual", "cluster", "wild-cluster") or n < 0:
+        raise LeanvlError(f"--bootstrap {text!r}: expected N or METHOD[:N], METHOD residual, cluster or "
+                          f"wild-cluster, N >= 0")
+    return method, n
+
+
 def run_fit(args) -> int:
     """Fit each task group of the CSV; print a summary, optionally write JSON and plots."""
     from leanvl.scaling.io import load_results_csv, reference_path
@@ -79,8 +103,9 @@ def run_fit(args) -> int:
 
     if bool(args.csv) == bool(args.reference):
         raise LeanvlError("give either a CSV path or --reference NAME (not both, not neither)")
-    if args.bootstrap < 0 or args.starts < 1:
-        raise LeanvlError("--bootstrap must be >= 0 and --starts >= 1")
+    resample, n_boot = _bootstrap_spec(args.bootstrap)
+    if args.starts < 1:
+        raise LeanvlError("--starts must be >= 1")
     if args.text_tokens is not None and not (np.isfinite(args.text_tokens) and args.text_tokens >= 0):
         raise LeanvlError(f"--text-tokens must be a finite number >= 0, got {args.text_tokens}")
     groups = load_results_csv(reference_path(args.reference) if args.reference else args.csv)
@@ -88,8 +113,9 @@ def run_fit(args) -> int:
     for task, data in groups.items():
         if data.q is None and args.text_tokens is not None:
             data.q = np.full(len(data), args.text_tokens)
-        fit = fit_law(data, args.form, n_boot=args.bootstrap, seed=args.seed, starts=args.starts)
-        fit.form_comparison = compare_forms(data, args.starts)
+        fit = fit_law(data, args.form, n_boot=n_boot, seed=args.seed, starts=args.starts, loss=args.loss,
+                      weights=args.weights, resample=resample)
+        fit.form_comparison = compare_forms(data, args.starts, args.loss, args.weights)
         fits[task] = fit
         print(_summary(fit))
         if args.plot:

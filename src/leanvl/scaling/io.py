@@ -1,7 +1,8 @@
 """Read and validate scaling-law results CSVs (one row per trained model and visual-token count).
 
 Columns: `llm_params_b` (billions) or `llm_params` (raw count), `visual_tokens`, `accuracy` or `error` (in [0, 1]),
-optional `text_tokens` (>= 0) and optional `task` (each task group is fitted separately). Lines starting with `#`
+optional `text_tokens` (>= 0), optional `n_questions` (questions behind each accuracy, an integer >= 1: needed by
+binomial weights) and optional `task` (each task group is fitted separately). Lines starting with `#`
 are comments. Errors name the file, the row (its line number in the file, 1-based) and the column.
 """
 from __future__ import annotations
@@ -22,7 +23,8 @@ REFERENCES = {"reasoning": "vlm_scaling_reasoning.csv"}
 
 @dataclass
 class ScalingData:
-    """One task group's points: LLM size `n` (billions), visual tokens `v`, text tokens `q` (None if absent), error `y`."""
+    """One task group's points: LLM size `n` (billions), visual tokens `v`, text tokens `q` (None if absent), error `y`,
+    questions per point `count` (None if absent)."""
 
     n: np.ndarray
     v: np.ndarray
@@ -31,6 +33,7 @@ class ScalingData:
     task: str = "all"
     source: str = "<memory>"
     rows: np.ndarray | None = None
+    count: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.n.size)
@@ -49,7 +52,7 @@ class ScalingData:
         """The points selected by a boolean mask or an index array."""
         pick = lambda a: None if a is None else a[mask]  # noqa: E731
         return ScalingData(self.n[mask], self.v[mask], self.y[mask], pick(self.q), self.task, self.source,
-                           pick(self.rows))
+                           pick(self.rows), pick(self.count))
 
 
 def reference_path(name: str) -> Path:
@@ -100,7 +103,7 @@ def _number(name: str, line: int, col: str, cell: str) -> float:
 
 
 def _parse_row(name: str, line: int, record: dict[str, str], cols: dict[str, str | None]) -> tuple:
-    """(n_billions, v, y_error, q or None, task) of one row, validated."""
+    """(n_billions, v, y_error, q or None, task, n_questions or None) of one row, validated."""
     ncol, vcol, ycol, qcol = cols["n"], cols["v"], cols["y"], cols["q"]
     n = _number(name, line, ncol, record[ncol])
     n = n if ncol == "llm_params_b" else n / 1e9
@@ -117,7 +120,17 @@ def _parse_row(name: str, line: int, record: dict[str, str], cols: dict[str, str
         if q < 0:
             raise DataError(f"{name}: row {line}, column {qcol!r}: value {record[qcol]} must be >= 0")
     task = record.get("task", "all") or "all"
-    return n, v, (1.0 - y if ycol == "accuracy" else y), q, task
+    return n, v, (1.0 - y if ycol == "accuracy" else y), q, task, _questions(name, line, cols["c"], record)
+
+
+def _questions(name: str, line: int, col: str | None, record: dict[str, str]) -> float | None:
+    """The row's question count (an integer >= 1) or None without the column."""
+    if col is None:
+        return None
+    c = _number(name, line, col, record[col])
+    if c < 1 or c != int(c):
+        raise DataError(f"{name}: row {line}, column {col!r}: value {record[col]} must be an integer >= 1")
+    return c
 
 
 def check_fittable(data: ScalingData) -> None:
@@ -145,7 +158,8 @@ def load_results_csv(path: str | Path) -> dict[str, ScalingData]:
     cols = {"n": _pick_column(header, name, ("llm_params_b", "llm_params")),
             "v": "visual_tokens" if "visual_tokens" in header else None,
             "y": _pick_column(header, name, ("accuracy", "error")),
-            "q": "text_tokens" if "text_tokens" in header else None}
+            "q": "text_tokens" if "text_tokens" in header else None,
+            "c": "n_questions" if "n_questions" in header else None}
     for key, wanted in (("n", "'llm_params_b' (or 'llm_params')"), ("v", "'visual_tokens'"),
                         ("y", "'accuracy' (or 'error')")):
         if cols[key] is None:
@@ -156,13 +170,14 @@ def load_results_csv(path: str | Path) -> dict[str, ScalingData]:
     for line, fields in rows:
         if len(fields) != len(header):
             raise DataError(f"{name}: row {line}: {len(fields)} fields but the header has {len(header)}")
-        n, v, y, q, task = _parse_row(name, line, dict(zip(header, fields)), cols)
-        parsed.setdefault(task, []).append((n, v, y, q, line))
+        n, v, y, q, task, c = _parse_row(name, line, dict(zip(header, fields)), cols)
+        parsed.setdefault(task, []).append((n, v, y, q, line, c))
     groups = {}
     for task, items in parsed.items():
-        arr = np.array([(n, v, y, line) for n, v, y, _, line in items], dtype=float)
+        arr = np.array([(n, v, y, line) for n, v, y, _, line, _ in items], dtype=float)
         q = np.array([it[3] for it in items], dtype=float) if cols["q"] else None
-        data = ScalingData(arr[:, 0], arr[:, 1], arr[:, 2], q, task, name, arr[:, 3].astype(int))
+        c = np.array([it[5] for it in items], dtype=float) if cols["c"] else None
+        data = ScalingData(arr[:, 0], arr[:, 1], arr[:, 2], q, task, name, arr[:, 3].astype(int), c)
         check_fittable(data)
         groups[task] = data
     return groups
@@ -179,7 +194,8 @@ def from_records(records: list[dict], *, source: str = "<records>", task: str | 
     cols = {"n": _pick_column(header, source, ("llm_params_b", "llm_params")),
             "v": "visual_tokens" if "visual_tokens" in header else None,
             "y": _pick_column(header, source, ("accuracy", "error")),
-            "q": "text_tokens" if "text_tokens" in header else None}
+            "q": "text_tokens" if "text_tokens" in header else None,
+            "c": "n_questions" if "n_questions" in header else None}
     if None in (cols["n"], cols["v"], cols["y"]):
         raise DataError(f"{source}: records need llm_params_b/llm_params, visual_tokens and accuracy/error")
     items = []
@@ -187,13 +203,14 @@ def from_records(records: list[dict], *, source: str = "<records>", task: str | 
         missing = [c for c in cols.values() if c is not None and c not in rec]
         if missing:
             raise DataError(f"{source}: row {i}: missing column {missing[0]!r}")
-        n, v, y, q, grp = _parse_row(source, i, {k: str(val) for k, val in rec.items()}, cols)
+        n, v, y, q, grp, c = _parse_row(source, i, {k: str(val) for k, val in rec.items()}, cols)
         if task is None or grp == task:
-            items.append((n, v, y, q, i))
+            items.append((n, v, y, q, i, c))
     if not items:
         raise DataError(f"{source}: no records for task {task!r}")
-    arr = np.array([(n, v, y, i) for n, v, y, _, i in items], dtype=float)
+    arr = np.array([(n, v, y, i) for n, v, y, _, i, _ in items], dtype=float)
     q = np.array([it[3] for it in items], dtype=float) if cols["q"] else None
-    data = ScalingData(arr[:, 0], arr[:, 1], arr[:, 2], q, task or "all", source, arr[:, 3].astype(int))
+    c = np.array([it[5] for it in items], dtype=float) if cols["c"] else None
+    data = ScalingData(arr[:, 0], arr[:, 1], arr[:, 2], q, task or "all", source, arr[:, 3].astype(int), c)
     check_fittable(data)
     return data

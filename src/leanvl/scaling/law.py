@@ -14,6 +14,8 @@ from scipy.optimize import least_squares
 
 from leanvl.errors import DataError
 from leanvl.scaling.io import ScalingData
+from leanvl.scaling.robust import (HUBER_DELTA, LOSSES, RESAMPLING, WEIGHTS, binomial_weights, check_positive_error,
+                                   WEBB_WEIGHTS, cluster_draw, huber_fit, huber_solve)
 
 FORMS = ("paper", "qv")
 LOWER = np.array([-50.0, 0.0, 0.0, 0.0])   # log A, alpha, beta, D  (physical bounds: exponents and floor >= 0)
@@ -75,9 +77,14 @@ def _jacobian(theta, ln_n, ln_t, y):
     return np.column_stack([t, -t * ln_n, -t * ln_t, np.ones_like(t)])
 
 
-def _solve(x0, ln_n, ln_t, y):
-    """One bounded least-squares run from x0; returns (theta, sse)."""
-    r = least_squares(_residual, np.clip(x0, LOWER, UPPER), jac=_jacobian, bounds=(LOWER, UPPER),
+def _solve(x0, ln_n, ln_t, y, w=None):
+    """One bounded least-squares run from x0 (residuals weighted by w when given); returns (theta, weighted sse)."""
+    fun, jac = _residual, _jacobian
+    if w is not None:
+        sw = np.sqrt(w)
+        fun = lambda th, *a: _residual(th, *a) * sw  # noqa: E731
+        jac = lambda th, *a: _jacobian(th, *a) * sw[:, None]  # noqa: E731
+    r = least_squares(fun, np.clip(x0, LOWER, UPPER), jac=jac, bounds=(LOWER, UPPER),
                       args=(ln_n, ln_t, y), method="dogbox", x_scale="jac", ftol=1e-12, xtol=1e-12, gtol=1e-12)
     return r.x, float(2.0 * r.cost)
 
@@ -127,42 +134,87 @@ def _spread(minima: np.ndarray, order: np.ndarray, k: int, min_starts: int = 2, 
     return np.array(chosen, dtype=int)
 
 
-def fit_theta(ln_n, ln_t, y, starts: int = 4) -> tuple[np.ndarray, float]:
-    """Best (theta, sse) over least-squares runs from up to `starts` seeds (the best grid basins)."""
+def _refit(x0, ln_n, ln_t, y, w=None, loss: str = "squares") -> np.ndarray:
+    """One warm-started refit under the fit's loss and weights."""
+    return huber_solve(x0, ln_n, ln_t, y)[0] if loss == "huber" else _solve(x0, ln_n, ln_t, y, w)[0]
+
+
+def fit_theta(ln_n, ln_t, y, starts: int = 4, w=None, loss: str = "squares") -> tuple[np.ndarray, float]:
+    """Best (theta, sse) over runs from up to `starts` seeds (the best grid basins): least squares (weighted by w
+    when given; sse is then weighted) or the log-space Huber fit (sse unweighted)."""
+    if loss == "huber":
+        theta = huber_fit(seed_starts(ln_n, ln_t, y, starts), ln_n, ln_t, y)
+        return theta, float((_residual(theta, ln_n, ln_t, y) ** 2).sum())
     best = (None, np.inf)
     for x0 in seed_starts(ln_n, ln_t, y, starts):
-        theta, sse = _solve(x0, ln_n, ln_t, y)
+        theta, sse = _solve(x0, ln_n, ln_t, y, w)
         if sse < best[1]:
             best = (theta, sse)
     return best
 
 
-def bootstrap(ln_n, ln_t, y, theta, n_boot: int = 1000, seed: int = 0) -> tuple[np.ndarray, float]:
-    """Residual bootstrap (fixed design): refit on fitted + resampled residuals, warm-started at theta.
+def bootstrap(ln_n, ln_t, y, theta, n_boot: int = 1000, seed: int = 0, w=None, loss: str = "squares",
+              groups=None) -> tuple[np.ndarray, float]:
+    """Residual bootstrap (fixed design): refit on fitted + resampled residuals, warm-started at theta; with
+    `groups` (each row's LLM size) the wild cluster bootstrap: every size's residuals keep their rows and are
+    multiplied by one Webb weight drawn per size.
 
-    Returns (thetas [n_boot, 4], wall seconds). Residuals are inflated by sqrt(n / (n - 4)) for the fitted dof.
+    Returns (thetas [n_boot, 4], wall seconds). Residuals are inflated by sqrt(n / (n - 4)) for the fitted dof;
+    with weights the standardised residuals sqrt(w)·r are resampled, with the Huber loss the log residuals.
     """
     rng = np.random.default_rng(seed)
     fitted = y + _residual(theta, ln_n, ln_t, y)
-    resid = (y - fitted) * np.sqrt(len(y) / max(len(y) - 4, 1))
+    if loss == "huber":
+        resid, rebuild = np.log(y) - np.log(fitted), lambda r: fitted * np.exp(r)  # noqa: E731
+    elif w is not None:
+        resid, rebuild = np.sqrt(w) * (y - fitted), lambda r: fitted + r / np.sqrt(w)  # noqa: E731
+    else:
+        resid, rebuild = y - fitted, lambda r: fitted + r  # noqa: E731
+    resid = resid * np.sqrt(len(y) / max(len(y) - 4, 1))
+    cluster = None if groups is None else np.unique(groups, return_inverse=True)[1]
     t0 = time.perf_counter()
     out = np.empty((n_boot, 4))
     for i in range(n_boot):
-        y_star = fitted + resid[rng.integers(0, len(y), len(y))]
-        out[i] = _solve(theta, ln_n, ln_t, y_star)[0]
+        if cluster is None:
+            y_star = rebuild(resid[rng.integers(0, len(y), len(y))])
+        else:
+            y_star = rebuild(resid * WEBB_WEIGHTS[rng.integers(0, WEBB_WEIGHTS.size, cluster.max() + 1)][cluster])
+        out[i] = _refit(theta, ln_n, ln_t, y_star, w, loss)
     return out, time.perf_counter() - t0
 
 
-def cross_validate(data: ScalingData, form: str, starts: int = 4) -> dict:
+def cluster_bootstrap(ln_n, ln_t, y, theta, groups, n_boot: int = 1000, seed: int = 0, w=None,
+                      loss: str = "squares") -> tuple[np.ndarray, float, int]:
+    """Cluster bootstrap: refit on whole LLM sizes drawn with replacement (`groups` = each row's size), warm-started
+    at theta. Returns (thetas [n_boot, 4], wall seconds, draws redrawn for having < 2 distinct sizes)."""
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    out, redrawn = np.empty((n_boot, 4)), 0
+    for i in range(n_boot):
+        rows, extra = cluster_draw(rng, groups)
+        redrawn += extra
+        out[i] = _refit(theta, ln_n[rows], ln_t[rows], y[rows], None if w is None else w[rows], loss)
+    return out, time.perf_counter() - t0, redrawn
+
+
+def _weights(data: ScalingData, weights: str):
+    if weights not in WEIGHTS:
+        raise DataError(f"unknown weights {weights!r}; choose from {list(WEIGHTS)}")
+    return binomial_weights(data.y, data.count, data.source) if weights == "binomial" else None
+
+
+def cross_validate(data: ScalingData, form: str, starts: int = 4, loss: str = "squares",
+                   weights: str = "none") -> dict:
     """Leave-one-LLM-size-out: fit without each size, predict it; absolute errors in accuracy points."""
     sizes = data.llm_sizes
     if len(sizes) < 3:
         return {"skipped": "leave-one-size-out needs at least 3 LLM sizes"}
     ln_n, ln_t = design(data, form)
+    w = _weights(data, weights)
     per_size, errs = {}, []
     for s in sizes:
         hold = data.n == s
-        theta, _ = fit_theta(ln_n[~hold], ln_t[~hold], data.y[~hold], starts)
+        theta, _ = fit_theta(ln_n[~hold], ln_t[~hold], data.y[~hold], starts, None if w is None else w[~hold], loss)
         err = 100.0 * np.abs(_residual(theta, ln_n[hold], ln_t[hold], data.y[hold]))
         per_size[f"{s:g}"] = {"mean_abs_pts": float(err.mean()), "max_abs_pts": float(err.max())}
         errs.append(err)
@@ -187,6 +239,7 @@ class FitResult:
     token_counts: list = field(default_factory=list)
     text_tokens: float | None = None
     form_comparison: dict | None = None
+    options: dict = field(default_factory=lambda: {"loss": "squares", "weights": "none"})
 
     alpha = property(lambda self: self.law.alpha)
     beta = property(lambda self: self.law.beta)
@@ -202,7 +255,7 @@ class FitResult:
                 "A": law.A, "alpha": law.alpha, "beta": law.beta, "D": law.D,
                 "sse": self.sse, "r2": self.r2, "n_points": self.n_points, "ci": self.ci, "cv": self.cv,
                 "bootstrap": self.bootstrap, "llm_sizes_b": self.llm_sizes_b, "token_counts": self.token_counts,
-                "text_tokens": self.text_tokens, "form_comparison": self.form_comparison}
+                "text_tokens": self.text_tokens, "form_comparison": self.form_comparison, "fit_options": self.options}
 
     def to_json(self, indent: int = 2) -> str:
         """The fit as a JSON string (see to_dict)."""
@@ -214,7 +267,8 @@ class FitResult:
         return cls(Law.from_dict(d), float(d.get("sse", np.nan)), float(d.get("r2", np.nan)),
                    int(d.get("n_points", 0)), d.get("task", "all"), d.get("source", "<json>"), d.get("ci", {}),
                    d.get("cv", {}), d.get("bootstrap", {}), list(d.get("llm_sizes_b", [])),
-                   list(d.get("token_counts", [])), d.get("text_tokens"), d.get("form_comparison"))
+                   list(d.get("token_counts", [])), d.get("text_tokens"), d.get("form_comparison"),
+                   d.get("fit_options") or {"loss": "squares", "weights": "none"})
 
 
 def _percentile_ci(thetas: np.ndarray, level: float = 0.95) -> dict:
@@ -224,27 +278,51 @@ def _percentile_ci(thetas: np.ndarray, level: float = 0.95) -> dict:
 
 
 def fit_law(data: ScalingData, form: str = "paper", *, n_boot: int = 1000, seed: int = 0, cv: bool = True,
-            starts: int = 4) -> FitResult:
-    """Fit one task group: multi-start bounded least squares, residual bootstrap CIs (n_boot, seeded), LOO-size CV."""
+            starts: int = 4, loss: str = "squares", weights: str = "none", resample: str = "residual") -> FitResult:
+    """Fit one task group: multi-start bounded least squares (or `loss="huber"` in log space; `weights="binomial"`
+    residual weights from the rows' question counts), bootstrap CIs (n_boot, seeded; `resample` = residual or
+    cluster over LLM sizes), LOO-size CV. The defaults are the unweighted least-squares fit with residual bootstrap."""
+    _check_options(data, loss, weights, resample)
     ln_n, ln_t = design(data, form)
-    theta, sse = fit_theta(ln_n, ln_t, data.y, starts)
+    w = _weights(data, weights)
+    theta, _ = fit_theta(ln_n, ln_t, data.y, starts, w, loss)
+    sse = float((_residual(theta, ln_n, ln_t, data.y) ** 2).sum())
     sst = float(((data.y - data.y.mean()) ** 2).sum())
     result = FitResult(Law(float(np.exp(theta[0])), float(theta[1]), float(theta[2]), float(theta[3]), form),
                        sse, 1.0 - sse / sst if sst > 0 else float("nan"), len(data), data.task, data.source,
                        llm_sizes_b=data.llm_sizes, token_counts=data.token_counts,
-                       text_tokens=None if data.q is None else float(np.median(data.q)))
+                       text_tokens=None if data.q is None else float(np.median(data.q)),
+                       options={"loss": loss, "weights": weights, **({"huber_delta": HUBER_DELTA} if loss == "huber"
+                                                                     else {})})
     if n_boot > 0:
-        thetas, wall = bootstrap(ln_n, ln_t, data.y, theta, n_boot, seed)
+        result.bootstrap = {"method": resample, "n": n_boot, "seed": seed, "level": 0.95}
+        if resample == "cluster":
+            thetas, wall, redrawn = cluster_bootstrap(ln_n, ln_t, data.y, theta, data.n, n_boot, seed, w, loss)
+            result.bootstrap["redrawn"] = redrawn
+        else:
+            thetas, wall = bootstrap(ln_n, ln_t, data.y, theta, n_boot, seed, w, loss,
+                                     data.n if resample == "wild-cluster" else None)
         result.ci = _percentile_ci(thetas)
-        result.bootstrap = {"method": "residual", "n": n_boot, "seed": seed, "level": 0.95, "wall_s": round(wall, 3)}
+        result.bootstrap["wall_s"] = round(wall, 3)
     if cv:
-        result.cv = cross_validate(data, form, starts)
+        result.cv = cross_validate(data, form, starts, loss, weights)
     return result
 
 
-def compare_forms(data: ScalingData, starts: int = 4) -> dict | None:
+def _check_options(data: ScalingData, loss: str, weights: str, resample: str) -> None:
+    for name, value, allowed in (("loss", loss, LOSSES), ("weights", weights, WEIGHTS),
+                                 ("bootstrap", resample, RESAMPLING)):
+        if value not in allowed:
+            raise DataError(f"unknown {name} {value!r}; choose from {list(allowed)}")
+    if loss == "huber" and weights != "none":
+        raise DataError("--weights binomial applies to the least-squares fit; --loss huber is unweighted")
+    if loss == "huber":
+        check_positive_error(data.y, data.source)
+
+
+def compare_forms(data: ScalingData, starts: int = 4, loss: str = "squares", weights: str = "none") -> dict | None:
     """Leave-one-size-out mean error of both forms and which is lower; None without text tokens or < 3 sizes."""
     if data.q is None or len(data.llm_sizes) < 3:
         return None
-    scores = {f: cross_validate(data, f, starts)["mean_abs_pts"] for f in FORMS}
+    scores = {f: cross_validate(data, f, starts, loss, weights)["mean_abs_pts"] for f in FORMS}
     return {"cv_mean_abs_pts": scores, "better": min(scores, key=scores.get)}

@@ -63,6 +63,7 @@ class LlavaJsonSource(Source):
         answers = [t.get("value", "") for t in entry["conversations"] if t.get("from") in ("gpt", "assistant")]
         attrs = {"conversations": entry["conversations"], "split": entry.get("split", "all"),
                  "kind": entry.get("kind", "")}
+        attrs.update({k: entry[k] for k in ("answers", "options") if k in entry})
         return Sample(str(entry.get("id", raw)), image, answers[0] if answers else "", attrs)
 
 

@@ -58,8 +58,11 @@ def _eval(args: argparse.Namespace) -> int:
     model = load_vlm(args.ckpt)
     items = eval_items(args.data, image_size=model.cfg.image_size, limit=args.limit, seed=args.seed)
     result, records = evaluate(model, items, batch_size=args.batch_size, with_image=not args.no_image,
-                               max_new_tokens=args.max_new_tokens, progress=True)
+                               max_new_tokens=args.max_new_tokens, progress=True, seed=args.seed)
     result["with_image"] = not args.no_image
+    from leanvl.vlm.scoring import format_table
+
+    print(format_table(result["metrics"]))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({**result, "records": records} if args.records else result, f, indent=2)
@@ -122,7 +125,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("question", help="the question to ask")
     a.add_argument("--max-new-tokens", type=int, default=32, help="answer length limit (default 32)")
     a.set_defaults(func=_ask)
-    e = sub.add_parser("eval", help="normalised exact-match VQA accuracy overall and per split")
+    e = sub.add_parser("eval", help="VQA metrics (exact match, VQAv2 soft accuracy, ANLS, multiple choice) "
+                                    "per split and kind, with 95%% intervals")
     e.add_argument("--ckpt", required=True, help="VLM run directory, step directory, or saved VLM directory")
     e.add_argument("--data", default="synthetic", help="synthetic[:N] (built-in VQA, test split) or a LLaVA .json")
     e.add_argument("--limit", type=int, default=200, help="evaluate at most K questions (default 200)")

@@ -1,4 +1,5 @@
-"""VQA evaluation: normalised exact-match accuracy overall and per split (reasoning / ocr / a json's own splits)."""
+"""VQA evaluation: greedy answers scored with exact match, VQAv2 soft accuracy, ANLS and multiple choice, overall and
+per split (reasoning / ocr / a json's own splits) and kind, each with a 95% interval."""
 from __future__ import annotations
 
 import itertools
@@ -11,15 +12,20 @@ from leanvl.errors import LeanvlError
 from leanvl.vlm.batches import image_transform, open_vlm_source
 from leanvl.vlm.chat import IMAGE_PLACEHOLDER
 from leanvl.vlm.generate import generate
-from leanvl.vlm.vqa_data import contains_answer, eval_questions, is_correct
+from leanvl.vlm.scoring import score, summarise
+from leanvl.vlm.vqa_data import eval_questions
 
 
 def _conversation_item(sample: Any) -> dict[str, Any]:
     turns = sample.attrs["conversations"]
     human = next((t["value"] for t in turns if t.get("from") in ("human", "user")), "")
     answer = next((t["value"] for t in turns if t.get("from") in ("gpt", "assistant")), "")
-    return {"image": sample.image, "question": human.replace(IMAGE_PLACEHOLDER, "").strip(), "answer": answer,
+    item = {"image": sample.image, "question": human.replace(IMAGE_PLACEHOLDER, "").strip(), "answer": answer,
             "split": sample.attrs.get("split") or "all", "kind": sample.attrs.get("kind", "")}
+    for key in ("answers", "options"):
+        if sample.attrs.get(key):
+            item[key] = list(sample.attrs[key])
+    return item
 
 
 def _items(source: Any, seed: int) -> Iterator[dict[str, Any]]:
@@ -49,34 +55,19 @@ def eval_items(spec: str, *, image_size: int, limit: int | None, seed: int = 0) 
     return out
 
 
-def _rates(records: list[dict[str, Any]], key: str, field: str) -> dict[str, float]:
-    groups: dict[str, list[bool]] = {}
-    for r in records:
-        groups.setdefault(r[key], []).append(bool(r[field]))
-    return {k: sum(v) / len(v) for k, v in sorted(groups.items())}
-
-
-def accuracy(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Exact-match accuracy per split and overall, plus counts, per-kind accuracy and the relaxed (contains) match."""
-    out: dict[str, Any] = {"splits": _rates(records, "split", "correct"),
-                           "overall": sum(r["correct"] for r in records) / len(records)}
-    counts: dict[str, int] = {}
-    for r in records:
-        counts[r["split"]] = counts.get(r["split"], 0) + 1
-    out["counts"] = dict(sorted(counts.items()))
-    if all(r.get("kind") for r in records):
-        out["kinds"] = _rates(records, "kind", "correct")
-    out["relaxed"] = {"splits": _rates(records, "split", "contains"),
-                      "overall": sum(r["contains"] for r in records) / len(records)}
-    return out
+def accuracy(records: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
+    """Summary of scored records (see leanvl.vlm.scoring.summarise): exact match per split, counts, kinds, relaxed,
+    and every metric with its 95% interval under `metrics`."""
+    return summarise(records, seed)
 
 
 @torch.no_grad()
 def evaluate(model: Any, items: list[dict[str, Any]], *, batch_size: int = 16, with_image: bool = True,
-             max_new_tokens: int = 8, progress: bool = False) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Greedy answers for every item; returns (accuracy dict, per-item records)."""
+             max_new_tokens: int = 8, progress: bool = False,
+             seed: int = 0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Greedy answers for every item, scored by leanvl.vlm.scoring.score; returns (summary dict, per-item records)."""
     transform = image_transform(model.cfg.image_size)
-    records = []
+    predictions: list[str] = []
     chunks = range(0, len(items), batch_size)
     if progress:
         from tqdm import tqdm
@@ -85,8 +76,5 @@ def evaluate(model: Any, items: list[dict[str, Any]], *, batch_size: int = 16, w
         chunk = items[start:start + batch_size]
         images = torch.stack([transform(it["image"].convert("RGB")) for it in chunk]) if with_image else None
         answers = generate(model, images, [it["question"] for it in chunk], max_new_tokens=max_new_tokens)
-        for it, pred in zip(chunk, answers):
-            records.append({"question": it["question"], "answer": it["answer"], "prediction": pred,
-                            "split": it["split"], "kind": it.get("kind", ""),
-                            "correct": is_correct(pred, it["answer"]), "contains": contains_answer(pred, it["answer"])})
-    return accuracy(records), records
+        predictions.extend(answers)
+    return score(predictions, items, seed)

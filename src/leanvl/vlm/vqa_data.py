@@ -148,7 +148,38 @@ def read_llava_json(path: str) -> tuple[list[dict[str, Any]], str]:
             raise DataError(f"{path}: entry {i} has no 'conversations' list")
         if not entry.get("image"):
             raise DataError(f"{path}: entry {i} has no 'image' (text-only entries are not supported)")
+        _check_references(f"{path}: entry {i}", entry)
     return data, os.path.dirname(os.path.abspath(path))
+
+
+def _strings(where: str, key: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, (str, int, float)) for v in value):
+        raise DataError(f"{where}: '{key}' must be a non-empty list of strings")
+    return [str(v) for v in value]
+
+
+def _check_references(where: str, entry: dict[str, Any]) -> None:
+    """Validate (and canonicalise in place) an entry's optional `answers` list and `options` (list, or a dict
+    keyed A, B, ... in order); a multiple-choice answer must name one of the options by letter or text."""
+    if "answers" in entry:
+        entry["answers"] = _strings(where, "answers", entry["answers"])
+    if "options" not in entry:
+        return
+    options = entry["options"]
+    if isinstance(options, dict):
+        letters = [chr(ord("A") + k) for k in range(len(options))]
+        if sorted(options) != letters:
+            raise DataError(f"{where}: 'options' keys must be {', '.join(letters)}; got {', '.join(sorted(options))}")
+        options = [options[k] for k in letters]
+    entry["options"] = _strings(where, "options", options)
+    if len(entry["options"]) < 2:
+        raise DataError(f"{where}: 'options' needs at least 2 choices")
+    from leanvl.vlm.metrics import option_index
+
+    gold = (entry.get("answers") or [next((t.get("value", "") for t in entry["conversations"]
+                                           if t.get("from") in ("gpt", "assistant")), "")])[0]
+    if option_index(gold, entry["options"]) is None:
+        raise DataError(f"{where}: answer {gold!r} names none of its 'options' (give the letter or the text)")
 
 
 def write_llava_json(entries: list[dict[str, Any]], path: str) -> None:
