@@ -1,4 +1,4 @@
-"""`leanvl vlm train | ask | eval | bench`."""
+"""`leanvl vlm train | ask | eval | export | bench`."""
 from __future__ import annotations
 
 import argparse
@@ -64,6 +64,13 @@ def _eval(args: argparse.Namespace) -> int:
         with open(args.json, "w") as f:
             json.dump({**result, "records": records} if args.records else result, f, indent=2)
     print(json.dumps(result))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from leanvl.vlm.hf.export import run_export
+
+    print(json.dumps(run_export(args.ckpt, args.out, merge=args.merge_lora)))
     return 0
 
 
@@ -133,6 +140,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--max-new-tokens", type=int, default=8, help="answer length limit (default 8)")
     e.add_argument("--seed", type=int, default=0, help="seed of the built-in question stream (default 0)")
     e.set_defaults(func=_eval)
+    x = sub.add_parser("export", help="write a transformers trust_remote_code model + processor directory",
+                       description="Export a VLM for AutoModelForCausalLM / AutoProcessor.from_pretrained(DIR, "
+                                   "trust_remote_code=True); leanvl need not be installed to load it.")
+    x.add_argument("--ckpt", required=True, help="VLM run directory, step directory, or saved VLM directory")
+    x.add_argument("--out", required=True, help="new (or empty) output directory")
+    x.add_argument("--merge-lora", action="store_true", help="merge the checkpoint's peft LoRA adapters first")
+    x.set_defaults(func=_export)
     b = sub.add_parser("bench", help="prefill latency and FLOPs per visual-token count; compressor time")
     b.add_argument("--llm", default="tiny", help="LLM name or local directory (default tiny)")
     b.add_argument("--tokens", default="1,4,16,36,144,576", help="comma list of visual-token counts")
