@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import time
 from typing import Any
 
 import torch
@@ -93,9 +94,15 @@ def greedy_decode(model: Any, cache: Any, logits: torch.Tensor, s: dict, stops: 
 
 @torch.no_grad()
 def generate(model: Any, images: torch.Tensor | None, questions: list[str], *, max_new_tokens: int = 16,
-             use_cache: bool = True) -> list[str]:
-    """Greedy answers to `questions` (one per image; images=None asks the LLM text-only)."""
+             use_cache: bool = True, timings: dict[str, float] | None = None) -> list[str]:
+    """Greedy answers to `questions` (one per image; images=None asks the LLM text-only); `timings` (when given)
+    gets `prefill_s`, the measured wall time of the prefill (encoder, compressor, projector, LLM prompt pass)."""
     tok = model.tokenizer
+    t0 = time.perf_counter()
     cache, logits, s = prefill(model, images, questions)
+    if timings is not None:
+        if logits.is_cuda:
+            torch.cuda.synchronize(logits.device)
+        timings["prefill_s"] = time.perf_counter() - t0
     out = greedy_decode(model, cache, logits, s, stop_ids(tok), max_new_tokens=max_new_tokens, use_cache=use_cache)
     return [tok.decode(ids, skip_special_tokens=True).strip() for ids in out]
