@@ -103,7 +103,8 @@ def test_export_loads_without_leanvl_and_matches_greedy_answers(tmp_path, capsys
 
 
 def test_merge_lora_folds_adapters_and_keeps_answers(tmp_path):
-    peft = pytest.importorskip("peft")
+    import peft
+
     model = _lively(make_vlm("avgpool", 4)).eval()
     model.llm = peft.get_peft_model(model.llm, peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
     for n, p in model.named_parameters():

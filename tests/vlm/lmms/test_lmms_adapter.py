@@ -12,7 +12,6 @@ from leanvl.vlm.evaluate import eval_items, evaluate
 from leanvl.vlm.io import save_vlm
 from tests.vlm.helpers import make_vlm
 
-pytest.importorskip("lmms_eval")
 SRC = os.path.join(os.path.dirname(__file__), "..", "..", "..", "src")
 TASKS = "leanvl_vqa_reasoning,leanvl_vqa_ocr"
 
