@@ -25,7 +25,7 @@ import json, sys
 sys.modules["leanvl"] = None
 import torch
 from PIL import Image
-from transformers import AutoModelForCausalLM, AutoProcessor
+from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor
 dirs, images = json.loads(sys.argv[1]), [Image.open(p) for p in json.loads(sys.argv[2])]
 questions, out = json.loads(sys.argv[3]), {}
 for name, d in dirs.items():
@@ -37,6 +37,8 @@ for name, d in dirs.items():
     out[name] = {"answers": proc.batch_decode(ids), "ids": [[t for t in r if t != model.config.pad_token_id]
                  for r in ids.tolist()], "v": model.num_visual_tokens,
                  "leanvl_loaded": any(k.startswith("leanvl") and sys.modules[k] is not None for k in sys.modules)}
+out["image_text_to_text"] = type(AutoModelForImageTextToText.from_pretrained(
+    next(iter(dirs.values())), trust_remote_code=True)).__name__
 print(json.dumps(out))
 """
 
@@ -82,43 +84,53 @@ def _hf_answers(dirs, paths, tmp_path):
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def test_export_loads_without_leanvl_and_matches_greedy_answers(tmp_path, capsys):
-    paths, dirs, expected = _images(tmp_path), {}, {}
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Exports for none/avgpool/quecc (via the CLI) and a merged-LoRA model, all loaded in ONE fresh interpreter."""
+    import peft
+
+    tmp = tmp_path_factory.mktemp("export")
+    paths, dirs, expected = _images(tmp), {}, {}
     for comp, tokens in CASES.items():
-        saved = save_vlm(_lively(make_vlm(comp, tokens)), str(tmp_path / f"vlm-{comp}"))
+        saved = save_vlm(_lively(make_vlm(comp, tokens)), str(tmp / f"vlm-{comp}"))
         expected[comp] = _reference(load_vlm(saved), paths)
-        dirs[comp] = str(tmp_path / f"hf-{comp}")
+        dirs[comp] = str(tmp / f"hf-{comp}")
         assert main(["vlm", "export", "--ckpt", saved, "--out", dirs[comp]]) == 0
-        assert not any("leanvl." in line and "import" in line for name in os.listdir(dirs[comp])
-                       if name.endswith(".py") for line in open(os.path.join(dirs[comp], name)))
+    lora = _lively(make_vlm("avgpool", 4)).eval()
+    lora.llm = peft.get_peft_model(lora.llm, peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    for n, p in lora.named_parameters():
+        if "lora_B" in n:
+            torch.nn.init.normal_(p, std=0.5)  # LoRA B starts at zero: make the adapter change the answers
+    expected["lora"] = _reference(lora, paths)
+    assert expected["lora"] != expected["avgpool"]  # the adapter matters
+    with pytest.raises(LeanvlError, match="--merge-lora"):
+        export_model(lora, str(tmp / "refused"))
+    assert not os.path.exists(tmp / "refused")
+    info = export_model(lora, str(tmp / "hf-lora"), merge=True)
+    assert info["merged_lora_layers"] == 4
+    dirs["lora"] = str(tmp / "hf-lora")
+    return tmp, paths, dirs, expected, _hf_answers(dirs, paths, tmp)
+
+
+def test_export_loads_without_leanvl_and_matches_greedy_answers(exported, capsys):
+    tmp, paths, dirs, expected, got = exported
+    for d in dirs.values():
+        assert not any("leanvl." in line and "import" in line for name in os.listdir(d)
+                       if name.endswith(".py") for line in open(os.path.join(d, name)))
     capsys.readouterr()
-    assert main(["vlm", "ask", "--ckpt", str(tmp_path / "vlm-quecc"), "--image", paths[0], "--max-new-tokens", "6",
+    assert main(["vlm", "ask", "--ckpt", str(tmp / "vlm-quecc"), "--image", paths[0], "--max-new-tokens", "6",
                  QUESTIONS[0]]) == 0
     assert capsys.readouterr().out.strip() == expected["quecc"]["answers"][0]
-    got = _hf_answers(dirs, paths, tmp_path)
     for comp, tokens in CASES.items():
         assert got[comp]["answers"] == expected[comp]["answers"] and got[comp]["ids"] == expected[comp]["ids"], comp
         assert got[comp]["v"] == tokens and not got[comp]["leanvl_loaded"]
     assert all(len(ids) == 6 for e in expected.values() for ids in e["ids"])  # real token runs, not empty
+    assert got["image_text_to_text"] == "LeanvlForConditionalGeneration"
 
 
-def test_merge_lora_folds_adapters_and_keeps_answers(tmp_path):
-    import peft
-
-    model = _lively(make_vlm("avgpool", 4)).eval()
-    model.llm = peft.get_peft_model(model.llm, peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
-    for n, p in model.named_parameters():
-        if "lora_B" in n:
-            torch.nn.init.normal_(p, std=0.5)  # LoRA B starts at zero: make the adapter change the answers
-    paths = _images(tmp_path)
-    expected = _reference(model, paths)
-    assert expected != _reference(_lively(make_vlm("avgpool", 4)).eval(), paths)  # the adapter matters
-    with pytest.raises(LeanvlError, match="--merge-lora"):
-        export_model(model, str(tmp_path / "refused"))
-    info = export_model(model, str(tmp_path / "hf-lora"), merge=True)
-    assert info["merged_lora_layers"] == 4 and not os.path.exists(tmp_path / "refused")
-    got = _hf_answers({"lora": str(tmp_path / "hf-lora")}, paths, tmp_path)
-    assert got["lora"]["answers"] == expected["answers"] and got["lora"]["ids"] == expected["ids"]
+def test_merge_lora_folds_adapters_and_keeps_answers(exported):
+    _, _, _, expected, got = exported
+    assert got["lora"]["answers"] == expected["lora"]["answers"] and got["lora"]["ids"] == expected["lora"]["ids"]
 
 
 def test_export_refuses_bad_input(tmp_path):

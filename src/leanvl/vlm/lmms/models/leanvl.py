@@ -102,7 +102,8 @@ class LeanvlLMMS(lmms):
             answers = generate(self.vlm, self._images(chunk), [c[0] for c in chunk], max_new_tokens=limit,
                                timings=timings)
             elapsed = time.perf_counter() - t0
-            for stop in kwargs.get("until") or []:
+            until = kwargs.get("until") or []
+            for stop in [until] if isinstance(until, str) else until:
                 answers = [a.split(stop)[0] if stop else a for a in answers]
             out.extend(answers)
             tokens = sum(len(self.vlm.tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers)
