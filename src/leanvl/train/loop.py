@@ -20,6 +20,7 @@ from leanvl.errors import LeanvlError
 from leanvl.train import distributed as dist
 from leanvl.train.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
 from leanvl.train.config import TrainConfig
+from leanvl.train.evaluate import Evaluator, eval_due, run_evaluator
 from leanvl.train.optim import lr_at, make_optimizer, set_lr
 from leanvl.train.precision import MasterWeights, to_bf16
 from leanvl.train.run_dir import MetricsLog, check_run_dir, init_run_dir, peak_memory
@@ -85,8 +86,10 @@ def to_device(batch: dict, device: torch.device, float_dtype: torch.dtype | None
 class Trainer:
     """State of one run; `run()` executes it. Use `train()` rather than this class directly."""
 
-    def __init__(self, task: nn.Module, batches: Batches, cfg: TrainConfig) -> None:
+    def __init__(self, task: nn.Module, batches: Batches, cfg: TrainConfig,
+                 evaluator: Evaluator | None = None) -> None:
         self.cfg = cfg.validate()
+        self.evaluator = evaluator
         self.device = resolve_device(cfg.device)
         dist.init(self.device)
         self.rank, self.world = dist.rank(), dist.world_size()
@@ -242,7 +245,10 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.4f}", lr=f"{logs['lr']:.2e}",
                             samples_s=f"{logs.get('samples_per_s', 0):.1f}", refresh=False)
-            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+            evaluated = self.evaluator is not None and eval_due(self.step, cfg.eval_every, self.step == cfg.steps)
+            if evaluated:
+                logs.update(run_evaluator(self.evaluator, self.task, self.step))
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps or evaluated:
                 log.write(self.step, logs, self.data_stats.as_dict())
             if (cfg.save_every and self.step % cfg.save_every == 0) or self.step == cfg.steps:
                 self.save()
@@ -253,8 +259,9 @@ class Trainer:
                            run_dir=cfg.out, nonfinite_skipped=self.nonfinite_skipped)
 
 
-def train(task: nn.Module, batches: Batches, cfg: TrainConfig) -> TrainResult:
-    """Train `task` on micro-batches from `batches(start)` as `cfg` says; resumes and checkpoints on the way."""
+def train(task: nn.Module, batches: Batches, cfg: TrainConfig, evaluator: Evaluator | None = None) -> TrainResult:
+    """Train `task` on micro-batches from `batches(start)` as `cfg` says; resumes and checkpoints on the way;
+    `evaluator(task, step)` runs every `cfg.eval_every` steps (see leanvl.train.evaluate)."""
     seed_everything(cfg.seed)
     cfg.validate()
     dist.init(resolve_device(cfg.device))
@@ -263,7 +270,7 @@ def train(task: nn.Module, batches: Batches, cfg: TrainConfig) -> TrainResult:
     if dist.is_main():
         init_run_dir(cfg)
     dist.barrier()
-    trainer = Trainer(task, batches, cfg)
+    trainer = Trainer(task, batches, cfg, evaluator)
     trainer.restore()
     started = time.time()
     result = trainer.run()

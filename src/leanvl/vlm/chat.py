@@ -131,6 +131,11 @@ def encode_prompt(tokenizer: Any, question: str, *, with_image: bool = True) -> 
     return ids
 
 
+def query_batch(tokenizer: Any, questions: list[str]) -> dict[str, Any]:
+    """QueCC's query text as right-padded `input_ids` / `attention_mask` (no special tokens)."""
+    return tokenizer(questions, add_special_tokens=False, padding=True, return_tensors="pt", padding_side="right")
+
+
 def collate(encoded: list[Encoded], pad_id: int, *, side: str = "right") -> dict[str, Any]:
     """Pad a list of Encoded into `input_ids`, `labels`, `attention_mask` LongTensors plus `question` strings."""
     import torch

@@ -1,4 +1,4 @@
-"""`leanvl vlm train | ask | eval | bench`."""
+"""`leanvl vlm train | ask | eval | export | lmms-task | bench`."""
 from __future__ import annotations
 
 import argparse
@@ -57,6 +57,8 @@ def _eval(args: argparse.Namespace) -> int:
         raise LeanvlError(f"--limit must be >= 1, got {args.limit}")
     model = load_vlm(args.ckpt)
     items = eval_items(args.data, image_size=model.cfg.image_size, limit=args.limit, seed=args.seed)
+    if args.lmms_tasks:
+        return _eval_lmms(args, model, items)
     result, records = evaluate(model, items, batch_size=args.batch_size, with_image=not args.no_image,
                                max_new_tokens=args.max_new_tokens, progress=True, seed=args.seed)
     result["with_image"] = not args.no_image
@@ -67,6 +69,43 @@ def _eval(args: argparse.Namespace) -> int:
         with open(args.json, "w") as f:
             json.dump({**result, "records": records} if args.records else result, f, indent=2)
     print(json.dumps(result))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from leanvl.vlm.hf.export import run_export
+
+    print(json.dumps(run_export(args.ckpt, args.out, merge=args.merge_lora)))
+    return 0
+
+
+def _eval_lmms(args: argparse.Namespace, model, items: list) -> int:
+    from leanvl.vlm.lmms.run import parse_tasks, run_lmms, run_local_tasks
+
+    tasks = parse_tasks(args.lmms_tasks)
+    kw = {"batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens}
+    if args.lmms_include:
+        result = run_lmms(model, tasks, include_path=args.lmms_include, limit=args.limit, **kw)
+    else:
+        result = run_local_tasks(model, items, tasks, **kw)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+    print(json.dumps(result))
+    return 0
+
+
+def _lmms_task(args: argparse.Namespace) -> int:
+    from leanvl.paths import ensure_writable_dir
+    from leanvl.vlm.evaluate import eval_items
+    from leanvl.vlm.lmms.tasks import write_tasks
+
+    if args.limit < 1:
+        raise LeanvlError(f"--limit must be >= 1, got {args.limit}")
+    items = eval_items(args.data, image_size=args.size, limit=args.limit, seed=args.seed)
+    ensure_writable_dir(args.out, flag="--out")
+    tasks = write_tasks(items, args.out, max_new_tokens=args.max_new_tokens)
+    print(json.dumps({"include_path": os.path.abspath(args.out), "tasks": tasks}))
     return 0
 
 
@@ -136,7 +175,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--batch-size", type=int, default=16, help="questions per generation batch (default 16)")
     e.add_argument("--max-new-tokens", type=int, default=8, help="answer length limit (default 8)")
     e.add_argument("--seed", type=int, default=0, help="seed of the built-in question stream (default 0)")
+    e.add_argument("--lmms-tasks", default="", help="score these lmms-eval tasks instead (comma list; the local "
+                   "leanvl_vqa_reasoning,leanvl_vqa_ocr are built from --data unless --lmms-include is given)")
+    e.add_argument("--lmms-include", default="", help="lmms-eval --include_path for --lmms-tasks (task yaml dir)")
     e.set_defaults(func=_eval)
+    t = sub.add_parser("lmms-task", help="write local lmms-eval tasks (leanvl_vqa_<split>) from VQA questions",
+                       description="Write the questions `vlm eval` asks as lmms-eval tasks (yaml + jsonl + images); "
+                                   "use the directory as lmms-eval's --include_path.")
+    t.add_argument("--out", required=True, help="task directory to write")
+    t.add_argument("--data", default="synthetic", help="synthetic[:N] (built-in VQA, test split) or a LLaVA .json")
+    t.add_argument("--limit", type=int, default=200, help="at most K questions (default 200)")
+    t.add_argument("--size", type=int, default=64, help="synthetic image side (default 64; use the VLM's size)")
+    t.add_argument("--seed", type=int, default=0, help="seed of the built-in question stream (default 0)")
+    t.add_argument("--max-new-tokens", type=int, default=8, help="answer length limit in the task (default 8)")
+    t.set_defaults(func=_lmms_task)
+    x = sub.add_parser("export", help="write a transformers trust_remote_code model + processor directory",
+                       description="Export a VLM for AutoModelForCausalLM / AutoProcessor.from_pretrained(DIR, "
+                                   "trust_remote_code=True); leanvl need not be installed to load it.")
+    x.add_argument("--ckpt", required=True, help="VLM run directory, step directory, or saved VLM directory")
+    x.add_argument("--out", required=True, help="new (or empty) output directory")
+    x.add_argument("--merge-lora", action="store_true", help="merge the checkpoint's peft LoRA adapters first")
+    x.set_defaults(func=_export)
     b = sub.add_parser("bench", help="prefill latency and FLOPs per visual-token count; compressor time")
     b.add_argument("--llm", default="tiny", help="LLM name or local directory (default tiny)")
     b.add_argument("--tokens", default="1,4,16,36,144,576", help="comma list of visual-token counts")

@@ -16,7 +16,7 @@ from safetensors.torch import load_model, save_model
 
 from leanvl.errors import LeanvlError
 from leanvl.vlm.llm import llm_from_saved, load_llm, save_llm_spec
-from leanvl.vlm.model import VLM, VLMConfig
+from leanvl.vlm.model import VLM, VLMConfig, encoder_for
 
 SPEC_DIR = "vlm"
 CONFIG = "vlm.json"
@@ -57,16 +57,11 @@ def save_vlm(model: VLM, out_dir: str) -> str:
 
 def _spec_from_dir(spec_dir: str) -> VLM:
     """A VLM with the saved architecture and random weights."""
-    from leanvl.models.encoders import create_encoder
-
     with open(os.path.join(spec_dir, CONFIG)) as f:
         raw = json.load(f)
     cfg = VLMConfig(**raw)
     llm = llm_from_saved(os.path.join(spec_dir, "llm"), os.path.join(spec_dir, "tokenizer"))
-    enc = cfg.encoder_config or {"name": cfg.encoder}
-    encoder = create_encoder(enc["name"], image_size=enc.get("image_size", cfg.image_size),
-                             build_kwargs=enc.get("build_kwargs"))
-    return VLM(cfg, encoder, llm.model, llm.tokenizer)
+    return VLM(cfg, encoder_for(cfg), llm.model, llm.tokenizer)
 
 
 def resolve_checkpoint(path: str) -> tuple[str, str]:

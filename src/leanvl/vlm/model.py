@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from leanvl.errors import LeanvlError
-from leanvl.vlm.chat import IGNORE_INDEX, IMAGE_TOKEN_ID
+from leanvl.vlm.chat import IGNORE_INDEX, IMAGE_TOKEN_ID, query_batch
 from leanvl.vlm.compressors import create_compressor
 from leanvl.vlm.projector import Projector
 from leanvl.vlm.vision import VisionTower
@@ -44,6 +44,15 @@ class VLMConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def encoder_for(cfg: VLMConfig) -> nn.Module:
+    """The (randomly initialised) encoder architecture saved in `cfg.encoder_config`."""
+    from leanvl.models.encoders import create_encoder
+
+    enc = cfg.encoder_config or {"name": cfg.encoder}
+    return create_encoder(enc["name"], image_size=enc.get("image_size", cfg.image_size),
+                          build_kwargs=enc.get("build_kwargs"))
 
 
 class VLM(nn.Module):
@@ -85,25 +94,29 @@ class VLM(nn.Module):
     @torch.no_grad()
     def query_embedding(self, questions: list[str]) -> torch.Tensor:
         """QueCC's query: the LLM's final hidden state at the last non-pad token of each question (text only)."""
-        tok = self.tokenizer(questions, add_special_tokens=False, padding=True, return_tensors="pt",
-                             padding_side="right")
+        tok = query_batch(self.tokenizer, questions)
+        return self.query_from_ids(tok["input_ids"], tok["attention_mask"])
+
+    @torch.no_grad()
+    def query_from_ids(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """QueCC's query from right-padded question token ids [B, Lq] and their mask."""
         device = self.llm.get_input_embeddings().weight.device
-        ids, mask = tok["input_ids"].to(device), tok["attention_mask"].to(device)
+        ids, mask = ids.to(device), mask.to(device)
         if ids.shape[1] == 0 or bool((mask.sum(1) == 0).any()):
             raise LeanvlError("QueCC needs a non-empty question for every image")
         hidden = self.llm.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
         last = mask.sum(1) - 1
-        return hidden[torch.arange(len(questions), device=device), last].float()
+        return hidden[torch.arange(ids.shape[0], device=device), last].float()
 
-    def visual_tokens(self, images: torch.Tensor, questions: list[str] | None = None) -> torch.Tensor:
-        """images [B,3,S,S] -> projected visual tokens [B, V, llm width]."""
+    def visual_tokens(self, images: torch.Tensor, questions: list[str] | None = None,
+                      query: torch.Tensor | None = None) -> torch.Tensor:
+        """images [B,3,S,S] -> projected visual tokens [B, V, llm width] (QueCC: `query` or the `questions`)."""
         if "encoder" in self.frozen:
             with torch.no_grad():
                 x, m = self.vision(images)
         else:
             x, m = self.vision(images)
-        query = None
-        if self.compressor.needs_query:
+        if self.compressor.needs_query and query is None:
             if questions is None or len(questions) != images.shape[0]:
                 raise LeanvlError("QueCC needs one question per image")
             query = self.query_embedding(list(questions))

@@ -28,6 +28,9 @@ class VLMTrainArgs:
     stage: int = opt(2, "1: captions, trains compressor+projector; 2: instructions (adds the LLM)")
     freeze: str = opt("", "comma list of parts to freeze (encoder,compressor,projector,llm; 'none'); '' = stage default")
     init: str = opt("", "start from the weights of a VLM run/checkpoint (e.g. stage 1 -> stage 2)")
+    eval_data: str = opt("", "--eval-every questions: '' = built-in synthetic VQA test split, or a LLaVA .json")
+    eval_limit: int = opt(64, "--eval-every: held-out questions per evaluation")
+    eval_lmms_tasks: str = opt("", "--eval-every: also score these lmms-eval tasks (e.g. leanvl_vqa_reasoning)")
 
 
 def parse_layers(text: str) -> list[int]:
@@ -92,9 +95,15 @@ def run_train(args: VLMTrainArgs, tcfg: Any) -> Any:
     if args.init:
         _init_from(model, args.init)
     model.set_frozen(frozen)
+    evaluator = None
+    if tcfg.eval_every:
+        from leanvl.vlm.inloop import vlm_evaluator
+
+        evaluator = vlm_evaluator(model, data=args.eval_data, limit=args.eval_limit, seed=tcfg.seed,
+                                  batch_size=tcfg.batch_size, lmms_tasks=args.eval_lmms_tasks)
     if dist.is_main():
         save_spec(model, os.path.join(tcfg.out, SPEC_DIR))
     tcfg.extra = {"vlm": asdict(args), "frozen": sorted(frozen)}
     batches = vlm_batches(source, model.tokenizer, batch_size=tcfg.batch_size, image_size=model.cfg.image_size,
                           stage=args.stage, seed=tcfg.seed, num_workers=tcfg.num_workers)
-    return train(model, batches, tcfg)
+    return train(model, batches, tcfg, evaluator)

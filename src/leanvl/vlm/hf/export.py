@@ -1,0 +1,131 @@
+"""`leanvl vlm export`: a VLM run/checkpoint -> a transformers `trust_remote_code` directory.
+
+The directory holds config.json (model_type `leanvl`, auto_map for AutoConfig / AutoModel /
+AutoModelForCausalLM / AutoModelForImageTextToText / AutoProcessor), model.safetensors (every weight under `vlm.`
+with leanvl's names), the modelling code (see `leanvl.vlm.hf.vendor`), the tokenizer with its chat template, and
+processor_config.json (image size, whether the compressor needs the question).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from typing import Any
+
+import torch
+from torch import nn
+
+from leanvl.errors import LeanvlError
+from leanvl.vlm.hf.vendor import write_code
+
+ARCH = "LeanvlForConditionalGeneration"
+AUTO_MAP = {"AutoConfig": "configuration_leanvl.LeanvlConfig",
+            "AutoModel": f"modeling_leanvl.{ARCH}",
+            "AutoModelForCausalLM": f"modeling_leanvl.{ARCH}",
+            "AutoModelForImageTextToText": f"modeling_leanvl.{ARCH}",
+            "AutoProcessor": "processing_leanvl.LeanvlProcessor"}
+
+
+def _lora_layers(module: nn.Module) -> list[tuple[nn.Module, str, nn.Module]]:
+    """(parent, attribute, layer) of every peft LoRA layer inside `module`."""
+    found = []
+    for parent in module.modules():
+        for name, child in parent.named_children():
+            if hasattr(child, "lora_A") and hasattr(child, "get_base_layer"):
+                found.append((parent, name, child))
+    return found
+
+
+def merge_lora(model: Any) -> int:
+    """Merge peft LoRA adapters into the VLM's weights in place (PeftModel.merge_and_unload, or layer-wise merge
+    for adapters injected without a PeftModel wrapper); returns how many LoRA layers were merged."""
+    layers = _lora_layers(model)
+    if not layers:
+        return 0
+    if hasattr(model.llm, "merge_and_unload"):
+        model.llm = model.llm.merge_and_unload()
+    for parent, name, layer in _lora_layers(model):
+        layer.merge()
+        setattr(parent, name, layer.get_base_layer())
+    return len(layers)
+
+
+def hf_config(model: Any) -> dict[str, Any]:
+    """config.json contents for `model` (a leanvl VLM)."""
+    import transformers
+
+    from leanvl.vlm.generate import stop_ids
+
+    tok = model.tokenizer
+    return {"model_type": "leanvl", "architectures": [ARCH], "auto_map": AUTO_MAP,
+            "vlm": model.cfg.to_dict(), "llm_config": model.llm.config.to_dict(),
+            "stop_token_ids": sorted(stop_ids(tok)), "image_token_id": -200, "pad_token_id": tok.pad_token_id,
+            "eos_token_id": tok.eos_token_id, "bos_token_id": tok.bos_token_id,
+            "num_visual_tokens": model.cfg.tokens, "transformers_version": transformers.__version__}
+
+
+def _processor_config(model: Any) -> dict[str, Any]:
+    return {"processor_class": "LeanvlProcessor", "image_size": model.cfg.image_size,
+            "needs_query": bool(model.compressor.needs_query),
+            "auto_map": {"AutoProcessor": AUTO_MAP["AutoProcessor"]}}
+
+
+def hf_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Weights under `vlm.`; a tensor shared by several names (tied lm_head) is stored once, under its first."""
+    seen, out = set(), {}
+    for key, t in model.state_dict().items():
+        if t.data_ptr() in seen:
+            continue
+        seen.add(t.data_ptr())
+        out["vlm." + key] = t.detach().contiguous().cpu()
+    return out
+
+
+def check_out_dir(out: str) -> None:
+    """Refuse an --out that exists and is not empty (an export never overwrites)."""
+    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
+        raise LeanvlError(f"--out {out} already exists and is not empty; choose a new directory")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        raise LeanvlError(f"--out {out}: parent directory {parent} does not exist or is not writable")
+
+
+def export_model(model: Any, out: str, *, merge: bool = False) -> dict[str, Any]:
+    """Write `model` (a leanvl VLM) as a transformers remote-code directory `out` (atomically)."""
+    from safetensors.torch import save_file
+
+    check_out_dir(out)
+    if _lora_layers(model) and not merge:
+        raise LeanvlError("the checkpoint has LoRA adapters; pass --merge-lora to merge them into the export")
+    if merge and not _lora_layers(model):
+        raise LeanvlError("--merge-lora: the checkpoint has no LoRA adapters to merge")
+    merged = merge_lora(model) if merge else 0
+    model = model.cpu().eval()
+    tmp = os.path.abspath(out).rstrip("/") + ".tmp-export"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
+        files = write_code(tmp)
+        with open(os.path.join(tmp, "config.json"), "w") as f:
+            json.dump(hf_config(model), f, indent=2)
+        with open(os.path.join(tmp, "processor_config.json"), "w") as f:
+            json.dump(_processor_config(model), f, indent=2)
+        model.tokenizer.save_pretrained(tmp)
+        save_file(hf_state_dict(model), os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
+        if os.path.isdir(out):
+            os.rmdir(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {"out": out, "architecture": ARCH, "compressor": model.cfg.compressor,
+            "visual_tokens": model.cfg.tokens, "merged_lora_layers": merged, "code_files": len(files)}
+
+
+def run_export(ckpt: str, out: str, *, merge: bool = False) -> dict[str, Any]:
+    """Load a VLM run/step/saved directory and export it (see module docstring)."""
+    from leanvl.vlm.io import load_vlm
+
+    check_out_dir(out)
+    with torch.no_grad():
+        return export_model(load_vlm(ckpt), out, merge=merge)
