@@ -103,7 +103,9 @@ sys.exit(1 if failed else 0)
 
 
 def test_every_module_imports_alone():
-    names = sorted(m for m in MODULES if not m.endswith("__main__"))
+    # leanvl.vlm.hf.remote holds templates of an export's modelling code: they import the vendored copies that
+    # `leanvl vlm export` writes beside them, so they only import inside an export (tests/vlm/hf checks that).
+    names = sorted(m for m in MODULES if not m.endswith("__main__") and not _under(m, ("leanvl.vlm.hf.remote",)))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": os.path.dirname(PKG)}
     procs = [subprocess.Popen([sys.executable, "-c", _ALONE, *names[i::2]], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=env) for i in range(2)]  # 2 cores

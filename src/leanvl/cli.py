@@ -49,7 +49,30 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("leanvl: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `leanvl ... | head`: the reader left; nothing more to say
+        _silence_stdout()
+        return 2
+    except OSError as exc:  # the file system refused: a path the user gave, a full disk, permissions
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"leanvl: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001
+        if type(exc).__name__ == "SafetensorError":  # a damaged weights file the user pointed at
+            print(f"leanvl: error: unreadable safetensors file: {str(exc).splitlines()[0][:200]}", file=sys.stderr)
+            return 2
+        print("leanvl: internal error — this is a bug in leanvl, please report it with the traceback below:",
+              file=sys.stderr)
+        raise
     return int(code or 0)
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

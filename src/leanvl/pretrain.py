@@ -13,7 +13,7 @@ from torch import nn
 from leanvl.errors import LeanvlError
 from leanvl.pretrain_config import PretrainConfig
 from leanvl.train import distributed as dist
-from leanvl.train.checkpoint import checkpoint_dirs
+from leanvl.train.checkpoint import load_weights, newest_valid
 from leanvl.train.config import TrainConfig
 from leanvl.train.loop import TrainResult, seed_everything, train
 from leanvl.train.run_dir import CONFIG, write_json_atomic
@@ -98,22 +98,23 @@ def run_pretrain(cfg: PretrainConfig, tcfg: TrainConfig) -> TrainResult:
 
 def load_run(run_dir: str, device: str = "cpu") -> tuple[nn.Module, PretrainConfig]:
     """Rebuild the objective module of a pre-training run from its config and newest checkpoint (eval mode)."""
-    from safetensors.torch import load_model
-
     path = os.path.join(run_dir, CONFIG)
     if not os.path.isfile(path):
         raise LeanvlError(f"--ckpt {run_dir}: not a leanvl run directory (no {CONFIG})")
-    with open(path) as f:
-        saved = json.load(f)
-    pre = saved.get("extra", {}).get("pretrain")
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+        pre = saved.get("extra", {}).get("pretrain")
+    except (OSError, ValueError, AttributeError):
+        raise LeanvlError(f"--ckpt {run_dir}: {CONFIG} is unreadable") from None
     if pre is None:
         raise LeanvlError(f"--ckpt {run_dir}: not a pre-training run")
     cfg = PretrainConfig.from_dict(pre)
-    found = checkpoint_dirs(run_dir)
+    found = newest_valid(run_dir)
     if not found:
-        raise LeanvlError(f"--ckpt {run_dir}: the run has no checkpoint yet")
+        raise LeanvlError(f"--ckpt {run_dir}: the run has no valid checkpoint")
     task = build_task(cfg)
-    missing, unexpected = load_model(task, os.path.join(found[-1], "model.safetensors"), strict=False)
+    missing, unexpected = load_weights(task, os.path.join(found, "model.safetensors"))
     if missing or unexpected:
         raise LeanvlError(f"--ckpt {run_dir}: checkpoint does not match its config")
     return task.to(torch.device(device)).eval(), cfg

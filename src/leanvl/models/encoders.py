@@ -6,8 +6,10 @@ asks for a hub name with `pretrained`.
 """
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Any, Callable
+import pickle
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -116,10 +118,47 @@ def _build_timm(name: str, image_size: int, pretrained: str | None, kw: dict) ->
             extra["pretrained_cfg_overlay"] = {"file": os.path.abspath(pretrained)}
         elif pretrained != "hub":
             raise LeanvlError(f"pretrained weights '{pretrained}' not found (give a local file, or 'hub')")
+    with _weights_errors(name, pretrained):
+        try:
+            return timm.create_model(name, pretrained=bool(pretrained), num_classes=0, img_size=image_size, **extra,
+                                     **kw)
+        except TypeError:  # CNNs take no img_size
+            return timm.create_model(name, pretrained=bool(pretrained), num_classes=0, **extra, **kw)
+
+
+@contextlib.contextmanager
+def _weights_errors(name: str, pretrained: str | None) -> Iterator[None]:
+    """Loading weights for `name`: a refused pickle, an offline hub or a damaged/mismatched file is one line."""
+    if not pretrained:
+        yield
+        return
     try:
-        return timm.create_model(name, pretrained=bool(pretrained), num_classes=0, img_size=image_size, **extra, **kw)
-    except TypeError:  # CNNs take no img_size
-        return timm.create_model(name, pretrained=bool(pretrained), num_classes=0, **extra, **kw)
+        yield
+    except LeanvlError:
+        raise
+    except (pickle.UnpicklingError, OSError, ValueError, RuntimeError, KeyError, EOFError) as exc:
+        if pretrained == "hub":
+            why = "the model hub is unreachable or offline (HF_HUB_OFFLINE)" if isinstance(exc, OSError) else "failed"
+            raise LeanvlError(f"--pretrained hub for '{name}': {why}: {str(exc).splitlines()[0][:120]}") from None
+        raise LeanvlError(f"--pretrained {pretrained}: cannot load it into '{name}' (leanvl never unpickles "
+                          f"arbitrary objects): {str(exc).splitlines()[0][:120]}") from None
+
+
+def _load_builtin_weights(backbone: nn.Module, name: str, pretrained: str) -> None:
+    """Local weights (safetensors or a plain-tensor torch file, as `leanvl export` writes) for a built-in encoder."""
+    if pretrained == "hub" or not os.path.isfile(pretrained):
+        raise LeanvlError(f"--pretrained {pretrained}: built-in encoder '{name}' takes a local weights file "
+                          f"(no hub weights exist for it)")
+    state = load_state_file(pretrained)
+    state = {k[len("backbone."):] if k.startswith("backbone.") else k: v for k, v in state.items()}
+    try:
+        missing, unexpected = backbone.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise LeanvlError(f"--pretrained {pretrained}: does not fit '{name}': {str(exc).splitlines()[0][:120]}") \
+            from None
+    if missing or unexpected:
+        raise LeanvlError(f"--pretrained {pretrained}: does not fit '{name}' (missing {len(missing)}, unexpected "
+                          f"{len(unexpected)} keys)")
 
 
 class _OpenClipVisual(nn.Module):
@@ -144,7 +183,8 @@ def _build_open_clip(name: str, pretrained: str | None) -> nn.Module:
 
     if name not in open_clip.list_models():
         raise LeanvlError(f"unknown open_clip model '{name}'")
-    model = open_clip.create_model(name, pretrained=pretrained or None)
+    with _weights_errors(name, pretrained):
+        model = open_clip.create_model(name, pretrained=pretrained or None)
     return _OpenClipVisual(model.visual)
 
 
@@ -156,6 +196,8 @@ def create_encoder(name: str, image_size: int = 64, pretrained: str | None = Non
         return load_encoder(name)
     if name in ENCODERS:
         backbone = ENCODERS.create(name, image_size, **kw)
+        if pretrained:
+            _load_builtin_weights(backbone, name, pretrained)
     elif name.startswith("open_clip:"):
         backbone = _build_open_clip(name.split(":", 1)[1], pretrained)
     else:

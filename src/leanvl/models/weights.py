@@ -13,7 +13,10 @@ CONFIG = "encoder.json"
 def load_state_file(path: str) -> dict[str, torch.Tensor]:
     """Tensors from a safetensors file, or from a torch file with `weights_only=True` (pickled code is refused)."""
     if path.endswith(".safetensors"):
-        return load_file(path)
+        try:
+            return load_file(path)
+        except Exception as exc:  # noqa: BLE001 — safetensors' own error type or OSError: a damaged file
+            raise LeanvlError(f"{path}: unreadable safetensors file ({str(exc).splitlines()[0][:160]})") from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 — any unpickling refusal becomes one clear line

@@ -1,6 +1,7 @@
 """Trainer configuration (shared by every task) as a dataclass; the CLI mirrors it one-to-one."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -51,8 +52,18 @@ class TrainConfig:
         for name, value in positive.items():
             if value < 1:
                 raise LeanvlError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-        if self.lr <= 0 or self.lr != self.lr:
+        for name in ("lr", "min_lr", "weight_decay", "beta1", "beta2", "eps", "grad_clip", "max_bad_fraction"):
+            if not math.isfinite(getattr(self, name)):
+                raise LeanvlError(f"--{name.replace('_', '-')} must be a finite number, got {getattr(self, name)}")
+        if self.lr <= 0:
             raise LeanvlError(f"--lr must be > 0, got {self.lr}")
+        if not 0 <= self.min_lr <= self.lr:
+            raise LeanvlError(f"--min-lr must be in [0, --lr], got {self.min_lr}")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise LeanvlError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.eps <= 0:
+            raise LeanvlError(f"--eps must be > 0, got {self.eps}")
         for name in ("warmup", "save_every", "num_workers"):
             if getattr(self, name) < 0:
                 raise LeanvlError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")

@@ -18,12 +18,13 @@ from torch import nn
 
 from leanvl.errors import LeanvlError
 from leanvl.train import distributed as dist
-from leanvl.train.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
+from leanvl.train.checkpoint import load_checkpoint, remove_leftovers, resolve_resume, save_checkpoint
 from leanvl.train.config import TrainConfig
 from leanvl.train.evaluate import Evaluator, eval_due, run_evaluator
 from leanvl.train.optim import lr_at, make_optimizer, set_lr
 from leanvl.train.precision import MasterWeights, to_bf16
-from leanvl.train.run_dir import MetricsLog, check_run_dir, init_run_dir, peak_memory
+from leanvl.train.preempt import Preempted, PreemptionFlag
+from leanvl.train.run_dir import MetricsLog, RunLock, check_run_dir, init_run_dir, peak_memory
 from leanvl.train.speed import Speedometer, count_flops
 from leanvl.train.task import apply_task_options
 
@@ -127,9 +128,12 @@ class Trainer:
             return
         with self.checkpoint_weights():
             state = load_checkpoint(path, self.task, self.optimizer)
-        self.step = int(state["step"])
-        self.nonfinite_skipped = int(state.get("nonfinite_skipped", 0))
-        self.data_stats.load(state.get("data_stats", {}))
+        try:
+            self.step = int(state["step"])
+            self.nonfinite_skipped = int(state.get("nonfinite_skipped", 0))
+            self.data_stats.load(state.get("data_stats", {}))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise LeanvlError(f"checkpoint {path}: state.json does not have the expected fields") from None
         if self.main:
             print(f"leanvl: resumed from {path} (step {self.step})")
 
@@ -218,7 +222,14 @@ class Trainer:
                 save_checkpoint(self.cfg.out, self.step, self.task, self.optimizer, extra, self.cfg.keep)
         dist.barrier()
 
-    def run(self) -> TrainResult:
+    def preempt_requested(self, flag: PreemptionFlag | None) -> bool:
+        """True on every rank when any rank received SIGTERM/SIGUSR1 (one tiny all-reduce per step when distributed)."""
+        asked = flag is not None and flag.signal is not None
+        if self.world > 1:
+            asked = bool(dist.all_reduce_sum(torch.tensor([float(asked)], device=self.device)).item() > 0)
+        return asked
+
+    def run(self, flag: PreemptionFlag | None = None) -> TrainResult:
         cfg = self.cfg
         log = MetricsLog(cfg.out, self.main)
         log.truncate_after(self.step)
@@ -252,6 +263,11 @@ class Trainer:
                 log.write(self.step, logs, self.data_stats.as_dict())
             if (cfg.save_every and self.step % cfg.save_every == 0) or self.step == cfg.steps:
                 self.save()
+            elif self.preempt_requested(flag):
+                self.save()
+                bar.close()
+                raise Preempted(f"preempted by {flag.signal if flag and flag.signal else 'a signal'} at step "
+                                f"{self.step}: checkpoint saved; continue with --resume latest")
         bar.close()
         mem, kind = peak_memory(self.device)
         return TrainResult(step=self.step, wall_s=self.speed.wall_s(), images_per_s=self.speed.overall_rate(),
@@ -259,20 +275,34 @@ class Trainer:
                            run_dir=cfg.out, nonfinite_skipped=self.nonfinite_skipped)
 
 
-def train(task: nn.Module, batches: Batches, cfg: TrainConfig, evaluator: Evaluator | None = None) -> TrainResult:
+def train(task: nn.Module, batches: Batches, cfg: TrainConfig, evaluator: Evaluator | None = None,
+          before_run: Callable[[], None] | None = None) -> TrainResult:
     """Train `task` on micro-batches from `batches(start)` as `cfg` says; resumes and checkpoints on the way;
-    `evaluator(task, step)` runs every `cfg.eval_every` steps (see leanvl.train.evaluate)."""
+    `evaluator(task, step)` runs every `cfg.eval_every` steps (see leanvl.train.evaluate).
+
+    Nothing is written into the run directory before the config validated and the checkpoint to resume from
+    loaded; `before_run` (main process only) then writes what the caller keeps beside the run (e.g. the VLM spec).
+    The run directory is locked for the run's life; SIGTERM/SIGUSR1 save a checkpoint and raise `Preempted`."""
     seed_everything(cfg.seed)
     cfg.validate()
     dist.init(resolve_device(cfg.device))
     check_run_dir(cfg)  # every rank looks before rank 0 writes
-    dist.barrier()
-    if dist.is_main():
-        init_run_dir(cfg)
-    dist.barrier()
-    trainer = Trainer(task, batches, cfg, evaluator)
-    trainer.restore()
-    started = time.time()
-    result = trainer.run()
-    result.wall_s = result.wall_s or time.time() - started
-    return result
+    lock = RunLock(cfg.out).acquire() if dist.is_main() else None
+    try:
+        dist.barrier()
+        trainer = Trainer(task, batches, cfg, evaluator)
+        trainer.restore()  # reads only: a failed resume leaves the run as it was
+        if dist.is_main():
+            remove_leftovers(cfg.out)
+            init_run_dir(cfg)
+            if before_run is not None:
+                before_run()
+        dist.barrier()
+        started = time.time()
+        with PreemptionFlag() as flag:
+            result = trainer.run(flag)
+        result.wall_s = result.wall_s or time.time() - started
+        return result
+    finally:
+        if lock is not None:
+            lock.release()

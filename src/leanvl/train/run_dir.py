@@ -1,12 +1,15 @@
 """The run directory: safe creation (never clobbers a run by accident), resolved config, metrics.jsonl."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import resource
 import shutil
+import socket
 import sys
-from typing import Any
+import time
+from typing import IO, Any
 
 import torch
 
@@ -16,6 +19,7 @@ from leanvl.train.checkpoint import CKPT_DIR
 
 METRICS = "metrics.jsonl"
 CONFIG = "config.json"
+LOCK = ".lock"
 
 
 def _has_run(out: str) -> bool:
@@ -50,13 +54,79 @@ def check_run_dir(cfg: Any) -> None:
                           f"or --overwrite to replace it")
 
 
+class RunLock:
+    """An OS advisory lock (flock) on RUN/.lock held for a run's life by the one process that writes the run.
+
+    The kernel drops it when that process dies, so a lock file left by a killed run never blocks; the pid and host
+    written into it only name the holder in the error a second writer gets."""
+
+    def __init__(self, out: str) -> None:
+        self.path = os.path.join(out, LOCK)
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> "RunLock":
+        ensure_writable_dir(os.path.dirname(self.path) or ".")
+        f = open(self.path, "a+")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise LeanvlError(f"run directory {os.path.dirname(self.path)} is in use by {holder}; wait for it or "
+                              f"choose another --out") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on host {socket.gethostname()}")
+        f.flush()
+        self._file = f
+        return self
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
 def init_run_dir(cfg: Any, config: dict | None = None) -> None:
-    """Create `cfg.out` (clearing an old run when `--overwrite`), check it is writable, save the config (main only)."""
+    """Create `cfg.out` (clearing an old run when `--overwrite`), check it is writable, save the config (main only).
+
+    On resume the previous config.json is kept and the new settings are appended to its `history` list."""
     out = cfg.out
     if _has_run(out) and not cfg.resume and cfg.overwrite:
         remove_entries(out, (CKPT_DIR, METRICS, CONFIG))
     ensure_writable_dir(out)
-    write_json_atomic(os.path.join(out, CONFIG), config if config is not None else cfg.to_dict())
+    new = dict(config if config is not None else cfg.to_dict())
+    path = os.path.join(out, CONFIG)
+    old = _read_json(path) if cfg.resume else None
+    if isinstance(old, dict):
+        history = list(old.get("history", [])) + [{"resumed_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                                   "changed": _changed(old, new)}]
+        new["history"] = history
+    write_json_atomic(path, new)
+
+
+def _read_json(path: str) -> Any:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _changed(old: dict, new: dict) -> dict[str, Any]:
+    """Top-level (and one level nested) settings whose value differs: {key: [old, new]}."""
+    out: dict[str, Any] = {}
+    for key in sorted(set(old) | set(new)):
+        if key == "history" or old.get(key) == new.get(key):
+            continue
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.update({f"{key}.{k}": v for k, v in _changed(a, b).items()})
+        else:
+            out[key] = [a, b]
+    return out
 
 
 class MetricsLog:

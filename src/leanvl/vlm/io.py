@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import save_model
 
 from leanvl.errors import LeanvlError
 from leanvl.vlm.llm import llm_from_saved, load_llm, save_llm_spec
@@ -66,19 +66,22 @@ def _spec_from_dir(spec_dir: str) -> VLM:
 
 def resolve_checkpoint(path: str) -> tuple[str, str]:
     """(spec dir, weights file) for a run dir, a step dir, or a saved VLM dir; LeanvlError when neither."""
-    from leanvl.train.checkpoint import checkpoint_dirs
+    from leanvl.train.checkpoint import newest_valid, verify_manifest
 
     if not os.path.isdir(path):
         raise LeanvlError(f"--ckpt {path}: no such directory")
     if os.path.isfile(os.path.join(path, CONFIG)) and os.path.isfile(os.path.join(path, WEIGHTS)):
         return path, os.path.join(path, WEIGHTS)
     if os.path.isfile(os.path.join(path, SPEC_DIR, CONFIG)):
-        found = checkpoint_dirs(path)
+        found = newest_valid(path)
         if not found:
-            raise LeanvlError(f"--ckpt {path}: the run has no finished checkpoint yet")
-        return os.path.join(path, SPEC_DIR), os.path.join(found[-1], WEIGHTS)
+            raise LeanvlError(f"--ckpt {path}: the run has no valid checkpoint")
+        return os.path.join(path, SPEC_DIR), os.path.join(found, WEIGHTS)
     run = os.path.dirname(os.path.dirname(os.path.abspath(path)))
     if os.path.isfile(os.path.join(path, WEIGHTS)) and os.path.isfile(os.path.join(run, SPEC_DIR, CONFIG)):
+        problem = verify_manifest(path)
+        if problem:
+            raise LeanvlError(f"--ckpt {path}: damaged checkpoint ({problem})")
         return os.path.join(run, SPEC_DIR), os.path.join(path, WEIGHTS)
     raise LeanvlError(f"--ckpt {path}: not a VLM run, step or saved directory (no {CONFIG} found)")
 
@@ -86,8 +89,10 @@ def resolve_checkpoint(path: str) -> tuple[str, str]:
 def load_vlm(path: str, device: str | torch.device = "cpu") -> VLM:
     """Rebuild a trained VLM for inference (eval mode) from `path` (see module docstring)."""
     spec_dir, weights = resolve_checkpoint(path)
+    from leanvl.train.checkpoint import load_weights
+
     model = _spec_from_dir(spec_dir)
-    missing, unexpected = load_model(model, weights, strict=False)
+    missing, unexpected = load_weights(model, weights)
     missing = [k for k in missing if not _is_tied(model, k)]
     if missing or unexpected:
         raise LeanvlError(f"{weights}: weights do not match the saved VLM (missing {len(missing)}, "

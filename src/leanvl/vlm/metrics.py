@@ -19,7 +19,28 @@ from typing import Sequence
 
 import numpy as np
 
-from leanvl.vlm.vqa_data import contains_answer, normalize_answer
+_NUM_WORDS = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+              "seven": "7", "eight": "8", "nine": "9", "ten": "10"}
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, strip punctuation and articles, number words -> digits; the first line only."""
+    text = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    words = re.sub(r"[^\w\s]", " ", text.lower()).split()
+    words = [_NUM_WORDS.get(w, w) for w in words if w not in ("a", "an", "the")]
+    return " ".join(words)
+
+
+def is_correct(prediction: str, answer: str) -> bool:
+    """Normalised exact match."""
+    return normalize_answer(prediction) == normalize_answer(answer)
+
+
+def contains_answer(prediction: str, answer: str) -> bool:
+    """Relaxed match: the normalised answer occurs as whole words in the normalised prediction (for models that
+    answer in sentences, e.g. an instruction LLM without the image); reported beside, never instead of, exact match."""
+    pred, ans = f" {normalize_answer(prediction)} ", f" {normalize_answer(answer)} "
+    return ans.strip() != "" and ans in pred
 
 ANLS_THRESHOLD = 0.5
 BOOTSTRAP_RESAMPLES = 1000

@@ -67,20 +67,19 @@ def vlm_config(args: VLMTrainArgs) -> VLMConfig:
 
 
 def _init_from(model: VLM, path: str) -> None:
-    from safetensors.torch import load_model
-
-    from leanvl.vlm.io import resolve_checkpoint
+    from leanvl.train.checkpoint import load_weights
+    from leanvl.vlm.io import _is_tied, resolve_checkpoint
 
     _, weights = resolve_checkpoint(path)
-    try:
-        load_model(model, weights, strict=False)
-    except RuntimeError as exc:
-        raise LeanvlError(f"--init {path}: weights do not fit this VLM ({str(exc).splitlines()[0][:120]})") from None
+    missing, unexpected = load_weights(model, weights)
+    missing = [k for k in missing if not _is_tied(model, k)]
+    if missing or unexpected:
+        raise LeanvlError(f"--init {path}: weights do not fit this VLM (missing {len(missing)} keys, e.g. "
+                          f"{missing[:2]}; unexpected {len(unexpected)}, e.g. {unexpected[:2]})")
 
 
 def run_train(args: VLMTrainArgs, tcfg: Any) -> Any:
     """Build the VLM, write its spec to RUN/vlm, and train it with `leanvl.train.loop.train`."""
-    from leanvl.train import distributed as dist
     from leanvl.train.loop import seed_everything, train
     from leanvl.train.run_dir import check_run_dir
     from leanvl.vlm.batches import open_vlm_source, vlm_batches
@@ -101,9 +100,8 @@ def run_train(args: VLMTrainArgs, tcfg: Any) -> Any:
 
         evaluator = vlm_evaluator(model, data=args.eval_data, limit=args.eval_limit, seed=tcfg.seed,
                                   batch_size=tcfg.batch_size, lmms_tasks=args.eval_lmms_tasks)
-    if dist.is_main():
-        save_spec(model, os.path.join(tcfg.out, SPEC_DIR))
     tcfg.extra = {"vlm": asdict(args), "frozen": sorted(frozen)}
     batches = vlm_batches(source, model.tokenizer, batch_size=tcfg.batch_size, image_size=model.cfg.image_size,
                           stage=args.stage, seed=tcfg.seed, num_workers=tcfg.num_workers)
-    return train(model, batches, tcfg, evaluator)
+    return train(model, batches, tcfg, evaluator,
+                 before_run=lambda: save_spec(model, os.path.join(tcfg.out, SPEC_DIR)))

@@ -11,14 +11,12 @@ import random
 import re
 from typing import Any
 
+from leanvl.vlm.metrics import contains_answer, is_correct, normalize_answer, option_index  # noqa: F401
 from leanvl.errors import DataError, LeanvlError
 
 SUFFIX = " Answer with one word."
 REASONING_KINDS = ("color", "shape", "count", "position", "exists")
 SPLITS = ("reasoning", "ocr")
-_NUM_WORDS = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
-              "seven": "7", "eight": "8", "nine": "9", "ten": "10"}
-
 
 def _vocab() -> tuple[tuple[str, ...], tuple[str, ...]]:
     from leanvl.data.synthetic import COLORS, SHAPES
@@ -111,26 +109,6 @@ def caption_conversation(caption: str) -> list[dict[str, str]]:
     return conversation("Describe the image briefly.", caption)
 
 
-def normalize_answer(text: str) -> str:
-    """Lower-case, strip punctuation and articles, number words -> digits; the first line only."""
-    text = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
-    words = re.sub(r"[^\w\s]", " ", text.lower()).split()
-    words = [_NUM_WORDS.get(w, w) for w in words if w not in ("a", "an", "the")]
-    return " ".join(words)
-
-
-def is_correct(prediction: str, answer: str) -> bool:
-    """Normalised exact match."""
-    return normalize_answer(prediction) == normalize_answer(answer)
-
-
-def contains_answer(prediction: str, answer: str) -> bool:
-    """Relaxed match: the normalised answer occurs as whole words in the normalised prediction (for models that
-    answer in sentences, e.g. an instruction LLM without the image); reported beside, never instead of, exact match."""
-    pred, ans = f" {normalize_answer(prediction)} ", f" {normalize_answer(answer)} "
-    return ans.strip() != "" and ans in pred
-
-
 # ----- LLaVA json --------------------------------------------------------------------------------------------------
 def read_llava_json(path: str) -> tuple[list[dict[str, Any]], str]:
     """Entries of a LLaVA json file (validated) and the directory images are relative to."""
@@ -174,8 +152,7 @@ def _check_references(where: str, entry: dict[str, Any]) -> None:
     entry["options"] = _strings(where, "options", options)
     if len(entry["options"]) < 2:
         raise DataError(f"{where}: 'options' needs at least 2 choices")
-    from leanvl.vlm.metrics import option_index
-
+    
     gold = (entry.get("answers") or [next((t.get("value", "") for t in entry["conversations"]
                                            if t.get("from") in ("gpt", "assistant")), "")])[0]
     if option_index(gold, entry["options"]) is None:
