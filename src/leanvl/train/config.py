@@ -41,6 +41,7 @@ class TrainConfig:
     nan_policy: str = "stop"           # stop | skip: what a non-finite loss does
     progress: bool = True              # show a tqdm progress bar
     extra: dict[str, Any] = field(default_factory=dict)  # objective-specific settings saved with the run
+    log_sample_keys: bool = False      # write RUN/samples.jsonl: the keys of every sample each step consumed
 
     def validate(self) -> "TrainConfig":
         """Raise LeanvlError naming the first bad value."""
@@ -94,6 +95,11 @@ class PretrainConfig:
     lit_encoder: str = ""              # lit: run directory or export of the image encoder to lock
     lit_unlock: int = 0                # lit: unlock the last N blocks of the locked image encoder
     clip_local_loss: bool = True       # clip/lit under DDP: each rank scores its own images against all gathered texts
+    data_weights: str = ""             # mixture weights of a --data 'A::B' mixture, e.g. 1::3 ('' = equal)
+    resampled: bool = False            # draw shards with replacement (open_clip's --dataset-resampled)
+    samples_per_epoch: int = 0         # virtual epoch length in samples (0 = one pass over the data)
+    data_cache: str = ""               # node-local cache directory for remote shards ('' = ~/.cache/leanvl/shards)
+    data_cache_gb: float = 100.0       # size bound of --data-cache in GiB (least recently used shards are removed)
 
     def validate(self) -> "PretrainConfig":
         """Raise LeanvlError naming the first bad value."""

@@ -27,6 +27,11 @@ class VLMTrainArgs:
     stage: int = 2                     # 1: captions, trains compressor+projector; 2: instructions (adds the LLM)
     freeze: str = ""                   # comma list of parts to freeze (encoder,compressor,projector,llm; 'none'); '' = stage default
     init: str = ""                     # start from the weights of a VLM run/checkpoint (e.g. stage 1 -> stage 2)
+    data_weights: str = ""             # mixture weights of a --data 'A::B' mixture, e.g. 1::3 ('' = equal)
+    resampled: bool = False            # draw shards with replacement (open_clip's --dataset-resampled)
+    samples_per_epoch: int = 0         # virtual epoch length in samples (0 = one pass over the data)
+    data_cache: str = ""               # node-local cache directory for remote shards ('' = ~/.cache/leanvl/shards)
+    data_cache_gb: float = 100.0       # size bound of --data-cache in GiB (least recently used shards are removed)
 
 
 def parse_layers(text: str) -> list[int]:
@@ -91,7 +96,10 @@ def run_train(args: VLMTrainArgs, tcfg: Any) -> Any:
     check_run_dir(tcfg)  # refuse an existing run before the VLM spec is written into it
     seed_everything(tcfg.seed)
     model = build_vlm(vlm_config(args), encoder_pretrained=args.encoder_weights or None, seed=tcfg.seed)
-    source = open_vlm_source(args.data, image_size=model.cfg.image_size, seed=tcfg.seed)
+    from leanvl.data.mixture import data_options, open_data
+
+    source = open_data(args.data, image_size=model.cfg.image_size, seed=tcfg.seed, opener=open_vlm_source,
+                       **data_options(args))
     if args.init:
         _init_from(model, args.init)
     model.set_frozen(frozen)
