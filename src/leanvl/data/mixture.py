@@ -77,7 +77,26 @@ class MixtureSource(Source):
         return self.sources[raw[0]].caption(raw[1])
 
 
-class ResampledSource(Source):
+class _Derived(Source):
+    """A view of another source with epochs of `n` items: reads through, subclasses define `at`."""
+
+    source: Source
+    n: int
+
+    def epoch_size(self, epoch: int) -> int:
+        return self.n
+
+    def raw(self, epoch: int) -> Iterator[Any]:
+        return (self.at(epoch * self.n + p) for p in range(self.n))
+
+    def decode(self, raw: Any) -> Sample:
+        return self.source.decode(raw)
+
+    def caption(self, raw: Any) -> str:
+        return self.source.caption(raw)
+
+
+class ResampledSource(_Derived):
     """Virtual epochs of `n` samples: shards (or single items) drawn with replacement, their samples shuffled."""
 
     def __init__(self, source: Source, n: int, seed: int = 0) -> None:
@@ -91,9 +110,6 @@ class ResampledSource(Source):
 
     def __repr__(self) -> str:
         return f"resampled({self.source!r})"
-
-    def epoch_size(self, epoch: int) -> int:
-        return self.n
 
     def _visits(self, epoch: int) -> tuple[list[int], list[int]]:
         if self._cache is None or self._cache[0] != epoch:
@@ -118,17 +134,8 @@ class ResampledSource(Source):
             return s, order[j]
         return self.source.at(s)  # single items: item s of the source's epoch 0
 
-    def raw(self, epoch: int) -> Iterator[Any]:
-        return (self.at(epoch * self.n + p) for p in range(self.n))
 
-    def decode(self, raw: Any) -> Sample:
-        return self.source.decode(raw)
-
-    def caption(self, raw: Any) -> str:
-        return self.source.caption(raw)
-
-
-class EpochView(Source):
+class EpochView(_Derived):
     """Epoch e = the first `n` raw items of the source's epoch e (open_clip's `--train-num-samples`)."""
 
     def __init__(self, source: Source, n: int) -> None:
@@ -140,21 +147,9 @@ class EpochView(Source):
     def __repr__(self) -> str:
         return repr(self.source)
 
-    def epoch_size(self, epoch: int) -> int:
-        return self.n
-
     def at(self, r: int) -> Any:
         epoch, pos = divmod(r, self.n)
         return self.source.at(epoch * self.size + pos)
-
-    def raw(self, epoch: int) -> Iterator[Any]:
-        return (self.at(epoch * self.n + p) for p in range(self.n))
-
-    def decode(self, raw: Any) -> Sample:
-        return self.source.decode(raw)
-
-    def caption(self, raw: Any) -> str:
-        return self.source.caption(raw)
 
 
 def data_options(cfg: Any) -> dict[str, Any]:
