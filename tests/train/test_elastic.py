@@ -59,3 +59,10 @@ def test_batch_8_resumed_at_batch_16_sees_every_sample_once(tmp_path):
     assert len(keys) == 8 + 8 + 16 == len(set(keys))
     state = json.load(open(os.path.join(tmp_path, "run", "checkpoints", "step-00000003", "state.json")))
     assert state["samples"] == 32
+
+
+def test_old_checkpoints_resume_at_their_sample_position():
+    from leanvl.train.sample_log import restored_position
+
+    assert restored_position({"microbatches": 6, "world_size": 2}, 8) == 96  # 6 per rank x 2 ranks x batch 8
+    assert restored_position({"samples": 40, "microbatches": 1, "world_size": 4}, 8) == 40

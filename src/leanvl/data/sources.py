@@ -8,6 +8,7 @@ Spec strings accepted by `open_source`:
   `synthetic` (infinite) | `synthetic:N` (N samples, cycled) | a shard pattern with brace expansion or globs,
   e.g. `dir/shard-{000000..000099}.tar`, or a directory of *.tar | a `.csv`/`.tsv` file, optionally followed by
   `#image=COL,caption=COL` to name its columns (otherwise detected: filepath/image/path/..., caption/title/text/...).
+  Shard patterns may be remote (`https://`, `s3://`, `gs://`, ... through fsspec, or `pipe:CMD`): see remote.py.
 `split` selects the synthetic split; for shards and CSV it is ignored (point the spec at the split's files).
 `image_size` is the synthetic render size; real images keep their size (the transform resizes them).
 """
