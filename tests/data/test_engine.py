@@ -93,3 +93,15 @@ def test_mixture_weights_and_resampling_are_exact_and_resumable(shard_dir):
     assert max(Counter(keys).values()) > 1  # drawn with replacement
     view = open_data(spec, samples_per_epoch=25, seed=2)
     assert len({view.source.key(view.at(r)) for r in range(25)}) == 25 and view.epoch_size(3) == 25
+
+
+def test_idf_reads_captions_without_decoding_images(tmp_path):
+    import webdataset as wds
+
+    from leanvl.text.idf_cli import compute_idf_table
+
+    with wds.TarWriter(str(tmp_path / "x-0.tar"), encoder=False) as w:
+        for i in range(3):  # undecodable images: a decode would skip them, a caption read counts them
+            w.write({"__key__": f"k{i}", "jpg": b"not an image", "txt": f"a red square {i}".encode()})
+    table = compute_idf_table(str(tmp_path / "x-0.tar"), None)
+    assert int(table["docs"]) == 3 and table["skipped"] == 0
