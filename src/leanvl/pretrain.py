@@ -32,15 +32,15 @@ def make_labeler(max_tokens: int):
 def make_batch_fn(cfg: PretrainConfig, tcfg: TrainConfig, split: str = "train"):
     """`batches(start)` for the trainer: this rank's micro-batches of the configured source from `start` on."""
     from leanvl.data.loader import make_batches
-    from leanvl.data.sources import open_source
+    from leanvl.data.mixture import data_options, open_data
     from leanvl.data.transforms import TrainTransform
 
-    source = open_source(cfg.data, image_size=cfg.image_size, seed=tcfg.seed, split=split)
+    source = open_data(cfg.data, image_size=cfg.image_size, seed=tcfg.seed, split=split, **data_options(cfg))
     transform = TrainTransform(cfg.image_size)
     labeler = make_labeler(cfg.label_max_tokens)
     rank, world = dist.rank(), dist.world_size()
 
-    def batches(start: int) -> Iterator[dict]:
+    def batches(start: int) -> Iterator[dict]:  # start: samples consumed by all ranks
         return make_batches(source, batch_size=tcfg.batch_size, transform=transform, labeler=labeler,
                             seed=tcfg.seed, start=start, stride=world, offset=rank, num_workers=tcfg.num_workers)
 

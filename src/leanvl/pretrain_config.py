@@ -24,6 +24,11 @@ class PretrainConfig:
     image_size: int = opt(64, "input resolution (synthetic scenes render at this size)")
     label_max_tokens: int = opt(0, "cap BPE tokens per caption for labels (0 = whole caption; 75 = CLIP's 77 "
                                    "context)")
+    data_weights: str = opt("", "mixture weights of a --data 'A::B' mixture, e.g. 1::3 ('' = equal)")
+    resampled: bool = opt(False, "draw shards with replacement (open_clip's --dataset-resampled)")
+    samples_per_epoch: int = opt(0, "virtual epoch length in samples (0 = one pass over the data)")
+    data_cache: str = opt("", "node-local cache directory for remote shards ('' = ~/.cache/leanvl/shards)")
+    data_cache_gb: float = opt(100.0, "size bound of --data-cache in GiB (least recently used shards are removed)")
     options: Any = opt(None, "the objective's options (set from its own group of flags)")
 
     def __post_init__(self) -> None:

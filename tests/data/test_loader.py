@@ -55,8 +55,8 @@ def test_shards_workers_and_resume_equal_tail(shard_dir):
     kw = dict(source=src, batch_size=7, transform=noisy_tensor)
     full = _take(14, **kw)  # 98 raw items: crosses into the second epoch (40 items per epoch)
     _same(full, _take(14, num_workers=2, **kw))
-    _same(full[9:], _take(5, start=9, **kw))
-    _same(full[9:], _take(5, start=9, num_workers=2, **kw))
+    _same(full[9:], _take(5, start=9 * 7, **kw))  # start counts samples
+    _same(full[9:], _take(5, start=9 * 7, num_workers=2, **kw))
     first_epoch = [i for b in full for i in b["index"].tolist() if i < 40]
     assert first_epoch == list(range(40))
     by_index = {i: c for b in full for i, c in zip(b["index"].tolist(), b["caption"])}
@@ -77,7 +77,7 @@ def test_stride_offset_cover_each_batch_once(stride):
             seen[b] = batch
     assert sorted(seen) == list(range(12))
     _same([seen[b] for b in range(12)], reference)
-    resumed = _take(2, stride=stride, offset=1, start=2, num_workers=2, **kw)
+    resumed = _take(2, stride=stride, offset=1, start=2 * stride * 4, num_workers=2, **kw)
     _same(resumed, [reference[1 + 2 * stride], reference[1 + 3 * stride]])
 
 
@@ -87,7 +87,7 @@ def test_skipped_items_and_empty_batches(tmp_path):
     assert batch["raw_count"] == 18 and len(batch["caption"]) == 10 and batch["image"].shape[0] == 10
     assert sum(batch["skipped"].values()) == 8 and batch["label_offsets"].tolist()[-1] == len(batch["label_ids"])
     # raw items 6..8 are bad (2 undecodable, 1 empty caption): that batch is empty but well-formed
-    good, empty = _take(2, source=src, batch_size=3, transform=to_tensor, labeler=fake_labeler, start=1)
+    good, empty = _take(2, source=src, batch_size=3, transform=to_tensor, labeler=fake_labeler, start=3)
     assert good["index"].tolist() == [3, 4, 5]
     assert empty["image"].shape == (0, 3, 8, 8) and empty["index"].numel() == 0 and empty["caption"] == []
     assert empty["skipped"] == {"undecodable_image": 2, "empty_caption": 1} and empty["raw_count"] == 3

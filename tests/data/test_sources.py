@@ -37,12 +37,12 @@ def test_shard_round_trip_keeps_pixels_captions_attrs(shard_dir):
 
 def test_shuffled_epochs_are_seeded_permutations(shard_dir):
     pattern = os.path.join(shard_dir, "shard-{000000..000003}.tar")
-    keys = lambda src, e: [r["__key__"] for r in src.raw(e)]  # noqa: E731
+    keys = lambda src, e: [src.key(r) for r in src.raw(e)]  # noqa: E731
     a, b = open_source(pattern, seed=1), open_source(pattern, seed=1)
     assert keys(a, 0) == keys(b, 0)  # deterministic for (seed, epoch)
     assert keys(a, 0) != keys(a, 1) and sorted(keys(a, 0)) == sorted(keys(a, 1))
     assert keys(a, 0) != keys(open_source(pattern, seed=2), 0)
-    assert len(keys(a, 0)) == 40 and a.epoch_size(5) == 40  # length learnt after one pass
+    assert len(keys(a, 0)) == 40 and a.epoch_size(5) == 40  # known from the index
 
 
 def test_brace_glob_and_directory_expansion(shard_dir):

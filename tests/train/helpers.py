@@ -17,8 +17,8 @@ def sample(i: int):
 def fake_batches(batch_size: int, poison_at: int | None = None, stop_at: int | None = None):
     """`batches(start)` over micro-batches of `batch_size`; optionally NaN images at / an exception at micro-batch k."""
 
-    def batches(start: int):
-        b = start
+    def batches(start: int):  # start counts samples
+        b = start // batch_size
         while True:
             if stop_at is not None and b >= stop_at:
                 raise KeyboardInterrupt("simulated kill")

@@ -1,12 +1,16 @@
 """Exact, resumable micro-batches from a Source, independent of the number of loader workers; skip accounting.
 
-Micro-batch b covers raw items [b*B, (b+1)*B) of the source's raw stream. A consumer (one rank) asks for
-b = offset + (start + k) * stride, k = 0, 1, ...; with W workers, worker w builds the k with k % W == w and
-torch's DataLoader (batch_size=None, in-order) interleaves them round-robin, so the sequence never depends on W.
-Every worker walks the cheap raw stream and decodes only the items of its own batches.
+Positions are raw samples of the source's stream (the concatenation of its epochs). A consumer (one rank) starting
+at sample `start` gets micro-batches k = 0, 1, ... covering raw items [start + (k*stride + offset)*B, +B): with
+stride = world size and offset = rank, one optimizer step of accumulation A covers A*stride*B consecutive samples,
+so a position counted in samples survives changes of batch size, accumulation and world size. With W workers,
+worker w builds the k with k % W == w and torch's DataLoader (batch_size=None, in-order) interleaves them
+round-robin, so the sequence never depends on W. Workers fetch their items by random access (`Source.at`), so each
+sample is read by exactly one worker of one rank.
 """
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,6 +24,7 @@ from leanvl.errors import DataError, LeanvlError
 
 Transform = Callable[[Any, random.Random], torch.Tensor]
 Labeler = Callable[[list[str]], list[list[int]]]
+BatchHook = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def transform_rng(seed: int, raw_index: int) -> random.Random:
@@ -40,6 +45,7 @@ def _collate(items: list[tuple[int, Any]], skipped: Counter, batch_size: int, la
         "caption": captions,
         "attrs": [s.attrs for _, (_, s) in items],
         "index": torch.tensor([i for i, _ in items], dtype=torch.long),
+        "key": [s.key for _, (_, s) in items],
         "skipped": dict(skipped),
         "raw_count": batch_size,
     }
@@ -54,61 +60,49 @@ def _collate(items: list[tuple[int, Any]], skipped: Counter, batch_size: int, la
 
 
 class _Batches(torch.utils.data.IterableDataset):
-    """Yields this worker's share (k % W == w) of micro-batches b = offset + (start + k) * stride."""
+    """Yields this worker's share (k % W == w) of the consumer's micro-batches (see the module docstring)."""
 
     def __init__(self, source: Source, batch_size: int, transform: Transform, labeler: Labeler | None,
-                 seed: int, start: int, stride: int, offset: int) -> None:
+                 seed: int, start: int, stride: int, offset: int, hook: BatchHook | None) -> None:
         super().__init__()
         self.source, self.batch_size, self.transform, self.labeler = source, batch_size, transform, labeler
-        self.seed, self.start, self.stride, self.offset = seed, start, stride, offset
-
-    def _owner(self, b: int, workers: int) -> int | None:
-        """k of micro-batch b modulo the worker count when this consumer takes b, else None."""
-        rel = b - self.offset
-        if rel < 0 or rel % self.stride:
-            return None
-        k = rel // self.stride - self.start
-        return None if k < 0 else k % workers
+        self.seed, self.start, self.stride, self.offset, self.hook = seed, start, stride, offset, hook
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         info = torch.utils.data.get_worker_info()
         workers, me = (info.num_workers, info.id) if info is not None else (1, 0)
         B = self.batch_size
-        first_b = self.offset + (self.start + me) * self.stride
-        current, items, skipped = -1, [], Counter()
         empty_size = getattr(self.source, "image_size", 64)
-        for r, raw in self.source.stream(first_b * B):
-            b = r // B
-            if self._owner(b, workers) != me:
-                continue
-            if b != current:
-                current, items, skipped = b, [], Counter()
-            try:
-                sample = self.source.decode(raw)
-                items.append((r, (self.transform(sample.image, transform_rng(self.seed, r)), sample)))
-            except SkipSample as exc:
-                skipped[exc.reason] += 1
-            if r == (b + 1) * B - 1:
-                batch = _collate(items, skipped, B, self.labeler, empty_size)
-                if items:
-                    empty_size = int(batch["image"].shape[-1])
-                yield batch
+        for k in itertools.count(me, workers):
+            first = self.start + (k * self.stride + self.offset) * B
+            items, skipped = [], Counter()
+            for r in range(first, first + B):
+                try:
+                    sample = self.source.decode(self.source.at(r))
+                    items.append((r, (self.transform(sample.image, transform_rng(self.seed, r)), sample)))
+                except SkipSample as exc:
+                    skipped[exc.reason] += 1
+            batch = _collate(items, skipped, B, self.labeler, empty_size)
+            if items:
+                empty_size = int(batch["image"].shape[-1])
+            yield self.hook(batch) if self.hook is not None else batch
 
 
 def make_batches(source: Source, *, batch_size: int, transform: Transform, labeler: Labeler | None = None,
-                 seed: int = 0, start: int = 0, stride: int = 1, offset: int = 0,
-                 num_workers: int = 0) -> Iterator[dict[str, Any]]:
-    """Endless micro-batches offset + (start + k) * stride (k = 0, 1, ...) of `source`; see docs/CONTRACTS.md.
+                 seed: int = 0, start: int = 0, stride: int = 1, offset: int = 0, num_workers: int = 0,
+                 batch_hook: BatchHook | None = None) -> Iterator[dict[str, Any]]:
+    """Endless micro-batches k = 0, 1, ... of `source` covering raw samples [start + (k*stride + offset)*B, +B).
 
-    Items whose decode raises SkipSample are dropped and counted in the batch's `skipped`, so a batch may hold
-    fewer than `batch_size` images; an all-bad batch has `image` of shape [0, 3, S, S] with S from this worker's
-    previous batch (else `source.image_size`). `num_workers` changes speed only, never the batches."""
+    `start` counts raw samples (all consumers together). Items whose decode raises SkipSample are dropped and counted
+    in the batch's `skipped`, so a batch may hold fewer than `batch_size` images; an all-bad batch has `image` of
+    shape [0, 3, S, S] with S from this worker's previous batch (else `source.image_size`). `batch_hook(batch)`
+    (picklable; e.g. the VLM's tokenizer) runs in the worker after collation. `num_workers` changes speed only."""
     if batch_size < 1:
         raise LeanvlError(f"batch size must be >= 1, got {batch_size}")
     if stride < 1 or not 0 <= offset < stride or start < 0 or num_workers < 0:
         raise LeanvlError(f"bad batch position: start={start} stride={stride} offset={offset} "
                           f"num_workers={num_workers}")
-    dataset = _Batches(source, batch_size, transform, labeler, seed, start, stride, offset)
+    dataset = _Batches(source, batch_size, transform, labeler, seed, start, stride, offset, batch_hook)
     if num_workers == 0:
         yield from dataset
         return

@@ -13,6 +13,7 @@ SKIP_REASONS = (
     "missing_image",      # no image member (shards) or no such file (CSV)
     "missing_caption",    # no caption member (shards) or empty caption cell missing (CSV)
     "truncated_tar",      # a tar ends mid-member: the unreadable rest counts as one item
+    "unreadable_shard",   # a remote shard that failed every retry (an unreachable one counts as one item)
 )
 
 

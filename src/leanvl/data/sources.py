@@ -8,6 +8,7 @@ Spec strings accepted by `open_source`:
   `synthetic` (infinite) | `synthetic:N` (N samples, cycled) | a shard pattern with brace expansion or globs,
   e.g. `dir/shard-{000000..000099}.tar`, or a directory of *.tar | a `.csv`/`.tsv` file, optionally followed by
   `#image=COL,caption=COL` to name its columns (otherwise detected: filepath/image/path/..., caption/title/text/...).
+  Shard patterns may be remote (`https://`, `s3://`, `gs://`, ... through fsspec, or `pipe:CMD`): see remote.py.
 `split` selects the synthetic split; for shards and CSV it is ignored (point the spec at the split's files).
 `image_size` is the synthetic render size; real images keep their size (the transform resizes them).
 """
@@ -16,13 +17,10 @@ from __future__ import annotations
 import abc
 
 import csv
-import glob
 import io
 import itertools
-import json
 import os
 import random
-import tarfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,13 +28,13 @@ from PIL import Image
 
 from leanvl.data import synthetic
 from leanvl.data.sample import Sample, SkipSample
+from leanvl.data.remote import expand_urls as expand_shards  # noqa: F401 (the shard-pattern expansion)
 from leanvl.errors import DataError, LeanvlError
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
 CAPTION_EXT = "txt"
 IMAGE_COLUMNS = ("filepath", "image", "image_path", "img", "path", "file", "filename", "file_name")
 CAPTION_COLUMNS = ("caption", "title", "text", "captions", "description", "alt", "alt_text")
-SHUFFLE_BUFFER = 256
 
 
 class Source(abc.ABC):
@@ -55,6 +53,23 @@ class Source(abc.ABC):
     def epoch_size(self, epoch: int) -> int | None:
         """Number of raw items in `epoch` when known without reading it, else None."""
         return None
+
+    def at(self, r: int) -> Any:
+        """The raw item at raw index `r` of the epoch concatenation (random access; needs a known epoch size)."""
+        size = self.epoch_size(r)
+        if size is None:
+            raise DataError(f"data source {self} has no random access (unknown epoch size)")
+        epoch, pos = divmod(r, size)
+        cached = getattr(self, "_at_cache", None)
+        if cached is None or cached[0] != epoch:
+            cached = self._at_cache = (epoch, list(self.raw(epoch)))
+        if not cached[1]:
+            raise DataError(f"data source {self} yielded no items")
+        return cached[1][pos]
+
+    def caption(self, raw: Any) -> str:
+        """Only the caption of a raw item (sources override this to skip the image); SkipSample when unusable."""
+        return self.decode(raw).caption
 
     def stream(self, start: int = 0) -> Iterator[tuple[int, Any]]:
         """(raw index, raw item) pairs of the endless epoch concatenation, from raw index `start` on."""
@@ -104,6 +119,13 @@ class SyntheticSource(Source):
             return ((i, i) for i in itertools.count(start))
         return super().stream(start)
 
+    def at(self, r: int) -> int:
+        return r if self.n is None else super().at(r)
+
+    def caption(self, raw: int) -> str:
+        return synthetic.scene_for_index(self.seed, self.split, raw, size=self.image_size,
+                                         word_fraction=self.word_fraction)[1]
+
     def decode(self, raw: int) -> Sample:
         image, caption, attrs = synthetic.scene_for_index(self.seed, self.split, raw, size=self.image_size,
                                                           word_fraction=self.word_fraction)
@@ -120,7 +142,7 @@ def decode_image(data: bytes | None, path: str | None = None) -> Image.Image:
         raise SkipSample("undecodable_image", str(exc)) from None
 
 
-def _caption(text: str | bytes | None) -> str:
+def caption_text(text: str | bytes | None) -> str:
     if text is None:
         raise SkipSample("missing_caption")
     if isinstance(text, bytes):
@@ -129,150 +151,6 @@ def _caption(text: str | bytes | None) -> str:
     if not text:
         raise SkipSample("empty_caption")
     return text
-
-
-def expand_shards(pattern: str) -> list[str]:
-    """Shard paths of a brace/glob pattern or a directory (its *.tar, sorted); LeanvlError when none exist."""
-    from braceexpand import braceexpand
-
-    if not pattern.strip():
-        raise LeanvlError("empty data spec")
-    if os.path.isdir(pattern):
-        found = sorted(glob.glob(os.path.join(pattern, "*.tar")))
-        if not found:
-            raise LeanvlError(f"no .tar shards in directory {pattern}")
-        return found
-    paths: list[str] = []
-    for part in braceexpand(pattern):
-        if any(c in part for c in "*?["):
-            paths.extend(sorted(glob.glob(part)))
-        else:
-            paths.append(part)
-    if not paths:
-        raise LeanvlError(f"shard pattern {pattern!r} matches no files")
-    missing = [p for p in paths if not os.path.isfile(p)]
-    if missing:
-        raise LeanvlError(f"shard not found: {missing[0]}" + (f" ({len(missing)} of {len(paths)} missing)"
-                                                             if len(paths) > 1 else ""))
-    return paths
-
-
-def _split_name(name: str) -> tuple[str, str]:
-    """webdataset naming: key = path up to the first dot of the basename, extension = the rest (lower case)."""
-    dirname, base = os.path.split(name)
-    stem, _, ext = base.partition(".")
-    return os.path.join(dirname, stem), ext.lower()
-
-
-def _partial_header(path: str, offset: int) -> bytes | None:
-    """The bytes after the last complete member of an uncompressed tar when they are a cut-off header, else None."""
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        tail = fh.read(1 << 20)
-    if len(tail) >= 512 or not tail.strip(b"\0"):
-        return None  # a complete (zero) end-of-archive block, or nothing left
-    return tail[:100].split(b"\0", 1)[0]
-
-
-def read_tar(path: str) -> Iterator[dict[str, Any]]:
-    """Group a tar's members into webdataset samples ({'__key__', '__url__', ext: bytes}), in file order.
-
-    A tar that ends mid-member yields what was complete, then one item with '__truncated__' set (the unreadable
-    rest, counted once); the sample whose member was cut off is folded into that item."""
-    group: dict[str, Any] | None = None
-    reason = ""
-    try:
-        with open(path, "rb") as fh, tarfile.open(fileobj=fh, mode="r|*") as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                key, ext = _split_name(member.name)
-                if os.path.basename(key).startswith("__") or not ext:
-                    continue
-                if group is not None and group["__key__"] != key:
-                    yield group
-                    group = None
-                if group is None:
-                    group = {"__key__": key, "__url__": path}
-                group["__pending__"] = key
-                group[ext] = tar.extractfile(member).read()  # type: ignore[union-attr]
-                del group["__pending__"]
-            # tarfile ends silently at a header cut short after the first member: look at the bytes left over
-            partial = _partial_header(path, tar.offset) if getattr(tar.fileobj, "comptype", "") == "tar" else None
-            if partial is not None:
-                reason = "tar ends inside a member header"
-                name = partial.decode("utf-8", "replace")
-                unknown = not name or "@PaxHeader" in name or "@LongLink" in name
-                stem = group["__key__"] + "." if group is not None else ""
-                if group is not None and (unknown or name.startswith(stem) or stem.startswith(name)):
-                    group["__pending__"] = group["__key__"]  # possibly incomplete: fold it into the truncation
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        reason = str(exc) or "truncated"
-    if group is not None and "__pending__" not in group:
-        yield group
-    if reason:
-        yield {"__key__": f"{path}:truncated", "__url__": path, "__truncated__": reason}
-
-
-def _seeded_buffer_shuffle(items: Iterator[Any], rng: random.Random, size: int) -> Iterator[Any]:
-    """Deterministic bounded-memory shuffle (a fill-then-swap buffer, as webdataset's shuffle stage)."""
-    buf: list[Any] = []
-    for item in items:
-        buf.append(item)
-        if len(buf) >= size:
-            j = rng.randrange(len(buf))
-            buf[j], buf[-1] = buf[-1], buf[j]
-            yield buf.pop()
-    rng.shuffle(buf)
-    yield from buf
-
-
-class ShardSource(Source):
-    """webdataset tar shards; per epoch the shard order is shuffled with (seed, epoch), items in a seeded buffer."""
-
-    def __init__(self, pattern: str, *, seed: int = 0, shuffle: bool = True, image_size: int = 64) -> None:
-        self.pattern, self.urls, self.seed, self.shuffle = pattern, expand_shards(pattern), seed, shuffle
-        self.image_size = image_size
-        self._epoch_len: int | None = None
-
-    def __repr__(self) -> str:
-        return self.pattern
-
-    def epoch_size(self, epoch: int) -> int | None:
-        return self._epoch_len  # known after one full pass in this process (every epoch has the same length)
-
-    def raw(self, epoch: int) -> Iterator[dict[str, Any]]:
-        urls = list(self.urls)
-        if not self.shuffle:
-            items: Iterator[dict[str, Any]] = itertools.chain.from_iterable(read_tar(u) for u in urls)
-            yield from self._counted(items)
-            return
-        rng = random.Random(f"shards/{self.seed}/{epoch}")
-        rng.shuffle(urls)
-        items = itertools.chain.from_iterable(read_tar(u) for u in urls)
-        yield from self._counted(_seeded_buffer_shuffle(items, rng, SHUFFLE_BUFFER))
-
-    def _counted(self, items: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        n = 0
-        for n, item in enumerate(items, start=1):
-            yield item
-        self._epoch_len = n
-
-    def decode(self, raw: dict[str, Any]) -> Sample:
-        if "__truncated__" in raw:
-            raise SkipSample("truncated_tar", raw["__truncated__"])
-        ext = next((e for e in IMAGE_EXTS if e in raw), None)
-        if ext is None:
-            raise SkipSample("missing_image", raw["__key__"])
-        caption = _caption(raw.get(CAPTION_EXT))
-        image = decode_image(raw[ext])
-        attrs: dict[str, Any] = {}
-        if "json" in raw:
-            try:
-                attrs = json.loads(raw["json"])
-            except ValueError:
-                attrs = {}
-        return Sample(os.path.basename(raw["__key__"]), image, caption, attrs if isinstance(attrs, dict) else {})
 
 
 def _pick_column(header: list[str], wanted: str | None, candidates: tuple[str, ...], what: str, path: str) -> str:
@@ -336,6 +214,9 @@ class CsvSource(Source):
             random.Random(f"csv/{self.seed}/{epoch}").shuffle(rows)
         return iter(rows)
 
+    def caption(self, raw: tuple[str | None, str | None, str, int]) -> str:
+        return caption_text(raw[1])
+
     def decode(self, raw: tuple[str | None, str | None, str, int]) -> Sample:
         rel, caption, root, n = raw
         if rel is None or not rel.strip():
@@ -343,13 +224,13 @@ class CsvSource(Source):
         full = os.path.join(root, rel.strip())
         if not os.path.isfile(full):
             raise SkipSample("missing_image", full)
-        text = _caption(caption)
+        text = caption_text(caption)
         return Sample(f"row{n:09d}", decode_image(None, path=full), text, {})
 
 
 def open_source(spec: str, *, image_size: int = synthetic.DEFAULT_SIZE, seed: int = 0, split: str = "train",
                 shuffle: bool = True, word_fraction: float = synthetic.DEFAULT_WORD_FRACTION,
-                image_column: str | None = None, caption_column: str | None = None) -> Source:
+                image_column: str | None = None, caption_column: str | None = None, cache: Any = None) -> Source:
     """Open a data spec (see module docstring) as a Source; LeanvlError (one line) for anything unusable."""
     spec = os.path.expanduser(spec.strip())
     if spec == "synthetic" or spec.startswith("synthetic:"):
@@ -367,4 +248,6 @@ def open_source(spec: str, *, image_size: int = synthetic.DEFAULT_SIZE, seed: in
         return CsvSource(path, image_column=cols.get("image", image_column),
                          caption_column=cols.get("caption", caption_column), seed=seed, shuffle=shuffle,
                          image_size=image_size)
-    return ShardSource(spec, seed=seed, shuffle=shuffle, image_size=image_size)
+    from leanvl.data.shard_source import ShardSource
+
+    return ShardSource(spec, seed=seed, shuffle=shuffle, image_size=image_size, cache=cache)

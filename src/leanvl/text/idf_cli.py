@@ -32,7 +32,7 @@ def compute_idf_table(spec: str, n: int | None, max_tokens: int | None = None, s
 
     for raw in items:
         try:
-            captions.append(source.decode(raw).caption)
+            captions.append(source.caption(raw))  # shards: only the .txt member is read, no image decode
         except SkipSample:
             skipped += 1
             continue

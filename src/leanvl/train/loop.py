@@ -25,10 +25,11 @@ from leanvl.train.optim import lr_at, make_optimizer, set_lr
 from leanvl.train.precision import MasterWeights, to_bf16
 from leanvl.train.preempt import Preempted, PreemptionFlag
 from leanvl.train.run_dir import MetricsLog, RunLock, check_run_dir, init_run_dir, peak_memory
+from leanvl.train.sample_log import SampleKeyLog, restored_position, samples_per_step
 from leanvl.train.speed import Speedometer, count_flops
 from leanvl.train.task import apply_task_options
 
-Batches = Callable[[int], Iterator[dict]]
+Batches = Callable[[int], Iterator[dict]]  # batches(samples consumed by all ranks) -> this rank's micro-batches
 
 
 @dataclass
@@ -114,7 +115,7 @@ class Trainer:
         self.optimizer = make_optimizer(self.task, cfg, swap)
         if self.master:
             self.params = self.master.master  # clipping and the finiteness check see the fp32 gradients
-        self.step, self.nonfinite_skipped = 0, 0
+        self.step, self.nonfinite_skipped, self.samples = 0, 0, 0
         from leanvl.data.loader import DataStats
 
         self.data_stats = DataStats(max_bad_fraction=cfg.max_bad_fraction)
@@ -130,6 +131,7 @@ class Trainer:
             state = load_checkpoint(path, self.task, self.optimizer)
         try:
             self.step = int(state["step"])
+            self.samples = restored_position(state, self.cfg.batch_size)
             self.nonfinite_skipped = int(state.get("nonfinite_skipped", 0))
             self.data_stats.load(state.get("data_stats", {}))
         except (KeyError, TypeError, ValueError, AttributeError):
@@ -216,7 +218,7 @@ class Trainer:
     # ----- the run -----------------------------------------------------------------------------------------------
     def save(self) -> None:
         if self.main:
-            extra = {"microbatches": self.step * self.cfg.accum_freq, "nonfinite_skipped": self.nonfinite_skipped,
+            extra = {"samples": self.samples, "nonfinite_skipped": self.nonfinite_skipped,
                      "data_stats": self.data_stats.as_dict(), "world_size": self.world}
             with self.checkpoint_weights():
                 save_checkpoint(self.cfg.out, self.step, self.task, self.optimizer, extra, self.cfg.keep)
@@ -233,12 +235,16 @@ class Trainer:
         cfg = self.cfg
         log = MetricsLog(cfg.out, self.main)
         log.truncate_after(self.step)
-        stream = self.batches(self.step * cfg.accum_freq)
+        keys = SampleKeyLog(cfg.out, cfg.log_sample_keys, self.main, self.world)
+        keys.truncate_after(self.step)
+        stream = self.batches(self.samples)  # samples consumed by all ranks so far
         bar = self.speed.progress(cfg.steps, self.step, enabled=cfg.progress and self.main)
         logs: dict[str, float] = {}
         compiled = False
         while self.step < cfg.steps:
             micro = self.next_micro_batches(stream)
+            keys.write(self.step + 1, micro)
+            self.samples += samples_per_step(cfg.batch_size, cfg.accum_freq, self.world)
             self.speed.start_step()
             with count_flops(enabled=self.speed.flops_per_sample is None) as flops:
                 logs, n = self.forward_backward(micro)

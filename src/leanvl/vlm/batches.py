@@ -6,6 +6,7 @@ The choice is a pure function of (seed, raw index), so resumed runs see exactly 
 """
 from __future__ import annotations
 
+import functools
 import os
 import random
 from typing import Any, Callable, Iterator
@@ -67,13 +68,14 @@ class LlavaJsonSource(Source):
         return Sample(str(entry.get("id", raw)), image, answers[0] if answers else "", attrs)
 
 
-def open_vlm_source(spec: str, *, image_size: int, seed: int = 0, split: str = "train", shuffle: bool = True):
-    """`synthetic[:N]`, a LLaVA `.json`, shards or CSV as a Source."""
+def open_vlm_source(spec: str, *, image_size: int, seed: int = 0, split: str = "train", shuffle: bool = True,
+                    cache: Any = None):
+    """`synthetic[:N]`, a LLaVA `.json`, shards (local or remote, `cache`: a ShardCache) or CSV as a Source."""
     if spec.lower().endswith(".json"):
         return LlavaJsonSource(spec, seed=seed, shuffle=shuffle, image_size=image_size)
     from leanvl.data.sources import open_source
 
-    return open_source(spec, image_size=image_size, seed=seed, split=split, shuffle=shuffle)
+    return open_source(spec, image_size=image_size, seed=seed, split=split, shuffle=shuffle, cache=cache)
 
 
 def conversation_for(caption: str, attrs: dict[str, Any], stage: int, rng: random.Random) -> list[dict]:
@@ -98,6 +100,16 @@ def tokenize_batch(batch: dict[str, Any], tokenizer: Any, *, stage: int, seed: i
     return batch
 
 
+class _Transform:
+    """The VLM's image transform as a picklable (img, rng) callable (it ignores the rng)."""
+
+    def __init__(self, base: Callable[[Any], torch.Tensor]) -> None:
+        self.base = base
+
+    def __call__(self, img: Any, rng: random.Random) -> torch.Tensor:
+        return self.base(img.convert("RGB"))
+
+
 def vlm_batches(source: Any, tokenizer: Any, *, batch_size: int, image_size: int, stage: int, seed: int = 0,
                 num_workers: int = 0) -> Callable[[int], Iterator[dict[str, Any]]]:
     """`batches(start_microbatch)` for the shared trainer."""
@@ -106,14 +118,13 @@ def vlm_batches(source: Any, tokenizer: Any, *, batch_size: int, image_size: int
     check_stage(stage)
     base = image_transform(image_size)
 
-    def transform(img: Any, rng: random.Random) -> torch.Tensor:
-        return base(img.convert("RGB"))
+    hook = functools.partial(tokenize_batch, tokenizer=tokenizer, stage=stage, seed=seed)
 
-    def batches(start: int) -> Iterator[dict[str, Any]]:
+    def batches(start: int) -> Iterator[dict[str, Any]]:  # start: samples consumed by all ranks
         from leanvl.train import distributed as dist
 
-        for batch in make_batches(source, batch_size=batch_size, transform=transform, seed=seed, start=start,
-                                  stride=dist.world_size(), offset=dist.rank(), num_workers=num_workers):
-            yield tokenize_batch(batch, tokenizer, stage=stage, seed=seed)
+        return make_batches(source, batch_size=batch_size, transform=_Transform(base), seed=seed, start=start,
+                            stride=dist.world_size(), offset=dist.rank(), num_workers=num_workers,
+                            batch_hook=hook)  # tokenization and chat templating run in the loader workers
 
     return batches

@@ -31,6 +31,11 @@ class VLMTrainArgs:
     eval_data: str = opt("", "--eval-every questions: '' = built-in synthetic VQA test split, or a LLaVA .json")
     eval_limit: int = opt(64, "--eval-every: held-out questions per evaluation")
     eval_lmms_tasks: str = opt("", "--eval-every: also score these lmms-eval tasks (e.g. leanvl_vqa_reasoning)")
+    data_weights: str = opt("", "mixture weights of a --data 'A::B' mixture, e.g. 1::3 ('' = equal)")
+    resampled: bool = opt(False, "draw shards with replacement (open_clip's --dataset-resampled)")
+    samples_per_epoch: int = opt(0, "virtual epoch length in samples (0 = one pass over the data)")
+    data_cache: str = opt("", "node-local cache directory for remote shards ('' = ~/.cache/leanvl/shards)")
+    data_cache_gb: float = opt(100.0, "size bound of --data-cache in GiB (least recently used shards are removed)")
 
 
 def parse_layers(text: str) -> list[int]:
@@ -90,7 +95,10 @@ def run_train(args: VLMTrainArgs, tcfg: Any) -> Any:
     check_run_dir(tcfg)  # refuse an existing run before the VLM spec is written into it
     seed_everything(tcfg.seed)
     model = build_vlm(vlm_config(args), encoder_pretrained=args.encoder_weights or None, seed=tcfg.seed)
-    source = open_vlm_source(args.data, image_size=model.cfg.image_size, seed=tcfg.seed)
+    from leanvl.data.mixture import data_options, open_data
+
+    source = open_data(args.data, image_size=model.cfg.image_size, seed=tcfg.seed, opener=open_vlm_source,
+                       **data_options(args))
     if args.init:
         _init_from(model, args.init)
     model.set_frozen(frozen)

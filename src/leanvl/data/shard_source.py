@@ -1,0 +1,116 @@
+"""webdataset tar shards (local, remote or `pipe:`) with random access: each consumer reads only its own samples.
+
+At open, every shard gets a member index (a header scan of the local file or of the node-cached download, see
+leanvl.data.remote), so the epoch length is known up front and a raw item is just (shard, sample number). The epoch
+order: shards shuffled with (seed, epoch), then the samples of each run of SHUFFLE_SHARDS consecutive shards
+shuffled together (a chunk shuffle that keeps a consumer on few shards at a time). `decode` reads only the byte
+ranges of that sample; `caption` reads only its `.txt`.
+"""
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import random
+from typing import Any, Iterator
+
+from leanvl.data.remote import ShardCache, ShardUnreadable, expand_urls
+from leanvl.data.sample import Sample, SkipSample
+from leanvl.data.sources import CAPTION_EXT, IMAGE_EXTS, Source, caption_text, decode_image
+from leanvl.data.tar_index import TRUNCATED, index_tar, read_sample
+from leanvl.errors import LeanvlError
+
+SHUFFLE_SHARDS = 4
+UNREADABLE = "__unreadable__"
+
+
+class ShardSource(Source):
+    """Indexed webdataset shards; raw items are (shard number, sample number) pairs."""
+
+    def __init__(self, pattern: str, *, seed: int = 0, shuffle: bool = True, image_size: int = 64,
+                 cache: ShardCache | None = None) -> None:
+        self.pattern, self.urls, self.seed, self.shuffle = pattern, expand_urls(pattern), seed, shuffle
+        self.image_size, self.cache = image_size, cache or ShardCache()
+        self.index = [self._index(u) for u in self.urls]
+        if all(len(x) == 1 and UNREADABLE in x[0] for x in self.index):
+            raise LeanvlError(f"--data {pattern}: no shard could be read ({self.index[0][0][UNREADABLE]})")
+        self.total = sum(len(x) for x in self.index)
+        self._layouts: dict[int, tuple[list[int], list[int]]] = {}
+        self._blocks: dict[tuple[int, int], list[tuple[int, int]]] = {}
+
+    def __repr__(self) -> str:
+        return self.pattern
+
+    def _index(self, url: str) -> list[dict[str, Any]]:
+        try:
+            return index_tar(self.cache.local(url))
+        except ShardUnreadable as exc:  # counted: the unreachable shard is one unusable item
+            return [{"key": f"{os.path.basename(url)}:unreadable", UNREADABLE: str(exc)}]
+
+    def epoch_size(self, epoch: int) -> int:
+        return self.total
+
+    def _layout(self, epoch: int) -> tuple[list[int], list[int]]:
+        """(shard order, first position of each block of SHUFFLE_SHARDS shards) of an epoch."""
+        if epoch not in self._layouts:
+            order = list(range(len(self.urls)))
+            if self.shuffle:
+                random.Random(f"shards/{self.seed}/{epoch}").shuffle(order)
+            starts, pos = [], 0
+            for b in range(0, len(order), SHUFFLE_SHARDS):
+                starts.append(pos)
+                pos += sum(len(self.index[s]) for s in order[b:b + SHUFFLE_SHARDS])
+            self._layouts = {epoch: (order, starts)}
+        return self._layouts[epoch]
+
+    def _block(self, epoch: int, block: int, order: list[int]) -> list[tuple[int, int]]:
+        if (epoch, block) not in self._blocks:
+            items = [(s, j) for s in order[block * SHUFFLE_SHARDS:(block + 1) * SHUFFLE_SHARDS]
+                     for j in range(len(self.index[s]))]
+            if self.shuffle:
+                random.Random(f"shards/{self.seed}/{epoch}/{block}").shuffle(items)
+            self._blocks = {(epoch, block): items}
+        return self._blocks[(epoch, block)]
+
+    def at(self, r: int) -> tuple[int, int]:
+        epoch, pos = divmod(r, self.total)
+        order, starts = self._layout(epoch)
+        block = bisect.bisect_right(starts, pos) - 1
+        return self._block(epoch, block, order)[pos - starts[block]]
+
+    def raw(self, epoch: int) -> Iterator[tuple[int, int]]:
+        return (self.at(epoch * self.total + p) for p in range(self.total))
+
+    def _read(self, raw: tuple[int, int], exts: tuple[str, ...] | None = None) -> dict[str, Any]:
+        shard, j = raw
+        entry = self.index[shard][j]
+        if UNREADABLE in entry:
+            raise SkipSample("unreadable_shard", entry[UNREADABLE])
+        if TRUNCATED in entry:
+            raise SkipSample("truncated_tar", entry[TRUNCATED])
+        try:
+            return read_sample(self.cache.local(self.urls[shard]), entry, exts)
+        except (ShardUnreadable, OSError) as exc:  # evicted from the cache and the re-download failed
+            raise SkipSample("unreadable_shard", str(exc)) from None
+
+    def key(self, raw: tuple[int, int]) -> str:
+        """The sample key of a raw item, from the index (no read)."""
+        return os.path.basename(self.index[raw[0]][raw[1]]["key"])
+
+    def caption(self, raw: tuple[int, int]) -> str:
+        return caption_text(self._read(raw, (CAPTION_EXT,)).get(CAPTION_EXT))
+
+    def decode(self, raw: tuple[int, int]) -> Sample:
+        item = self._read(raw)
+        ext = next((e for e in IMAGE_EXTS if e in item), None)
+        if ext is None:
+            raise SkipSample("missing_image", item["__key__"])
+        caption = caption_text(item.get(CAPTION_EXT))
+        image = decode_image(item[ext])
+        attrs: Any = {}
+        if "json" in item:
+            try:
+                attrs = json.loads(item["json"])
+            except ValueError:
+                attrs = {}
+        return Sample(os.path.basename(item["__key__"]), image, caption, attrs if isinstance(attrs, dict) else {})

@@ -1,0 +1,72 @@
+"""Real local servers for the remote-data tests: an HTTP file server that counts bytes and injects faults, moto S3."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import os
+import threading
+from collections import Counter
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def copyfile(self, source, outputfile) -> None:
+        name = os.path.basename(self.path)
+        server = self.server
+        with server.lock:
+            server.requests[name] += 1
+            fail = server.fail_times.get(name, 0) >= server.requests[name]
+        data = source.read()
+        if fail:  # send half the promised body, then drop the connection
+            data = data[: len(data) // 2]
+        outputfile.write(data)
+        with server.lock:
+            server.bytes_sent += len(data)
+        if fail:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(2)
+
+
+@contextlib.contextmanager
+def http_server(root: str, fail_times: dict[str, int] | None = None):
+    """Serve `root` on 127.0.0.1:<free port>; yields the server (.url, .bytes_sent, .requests, .fail_times)."""
+    handler = functools.partial(_Handler, directory=root)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.lock, server.bytes_sent, server.requests = threading.Lock(), 0, Counter()
+    server.fail_times = fail_times or {}
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@contextlib.contextmanager
+def s3_server(bucket: str, files: dict[str, str], monkeypatch):
+    """moto's S3 server on 127.0.0.1:<free port> with `files` (key -> local path) uploaded; fake credentials."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}.items():
+        monkeypatch.setenv(name, value)
+    try:
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        s3.create_bucket(Bucket=bucket)
+        for key, path in files.items():
+            s3.upload_file(path, bucket, key)
+        yield endpoint
+    finally:
+        server.stop()
