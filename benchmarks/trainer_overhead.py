@@ -5,7 +5,8 @@ tests/train/helpers.py: image, label_ids, label_offsets, index, skipped, raw_cou
 hyper-parameters, global-norm clipping. A step's time is the interval between two successive batch requests, so it
 holds everything the loop does per step (forward, backward, clip, finiteness check, optimizer, logging, data
 accounting). The first `--warmup` steps of every run (the trainer counts FLOPs in step 1) are dropped; the runs
-alternate trainer / bare `--rounds` times so that load on a shared machine hits both alike; medians are compared.
+alternate trainer / bare `--rounds` times, and which side goes first alternates too, so that load on a shared
+machine hits both alike; medians are compared.
 
   python benchmarks/trainer_overhead.py                 # prints both step times and the overhead percentage
   python benchmarks/trainer_overhead.py --smoke         # a few steps, checks the script runs
@@ -118,8 +119,11 @@ def main() -> None:
         for r in range(args.rounds):
             cfg = TrainConfig(out=f"{tmp}/run{r}", steps=args.steps, batch_size=args.batch, lr=1e-3, warmup=0,
                               progress=False, device="cpu")
+            if r % 2:  # alternate which side runs first, so a drift in machine load favours neither
+                bare += run_bare(cfg, batches, args.size)[args.warmup:]
             ours += run_trainer(cfg, batches, args.size)[args.warmup:]
-            bare += run_bare(cfg, batches, args.size)[args.warmup:]
+            if not r % 2:
+                bare += run_bare(cfg, batches, args.size)[args.warmup:]
     t_ours, t_bare = statistics.median(ours), statistics.median(bare)
     result = {"trainer_step_ms": 1e3 * t_ours, "bare_step_ms": 1e3 * t_bare,
               "overhead_pct": 100.0 * (t_ours / t_bare - 1.0), "steps_timed_each": len(ours),
