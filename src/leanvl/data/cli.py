@@ -18,6 +18,7 @@ from leanvl.paths import ensure_writable_dir
 DATA_COMMAND_MODULES = [
     "leanvl.text.idf_cli",   # data idf
     "leanvl.vlm.data_cli",   # data vqa
+    "leanvl.data.reshard",   # data reshard
 ]
 
 

@@ -38,12 +38,19 @@ def shard_pattern(out_dir: str, n_shards: int, prefix: str = "shard") -> str:
 def write_shards(samples: Iterable[Sample], out_dir: str, *, shard_size: int = 1000, image_format: str = "png",
                  prefix: str = "shard") -> list[str]:
     """Write samples into out_dir/<prefix>-000000.tar, ... with `shard_size` samples each; returns the paths."""
+    if image_format not in IMAGE_FORMATS:
+        raise LeanvlError(f"image format must be one of {', '.join(IMAGE_FORMATS)}, got {image_format!r}")
+    return write_encoded((encode_sample(s, image_format) for s in samples), out_dir, shard_size=shard_size,
+                         prefix=prefix)
+
+
+def write_encoded(items: Iterable[dict[str, bytes | str]], out_dir: str, *, shard_size: int = 1000,
+                  prefix: str = "shard") -> list[str]:
+    """Write already-encoded webdataset dicts ('__key__' + ext: bytes) as shards, like `write_shards`."""
     import webdataset as wds
 
     if shard_size < 1:
         raise LeanvlError(f"shard size must be >= 1, got {shard_size}")
-    if image_format not in IMAGE_FORMATS:
-        raise LeanvlError(f"image format must be one of {', '.join(IMAGE_FORMATS)}, got {image_format!r}")
     os.makedirs(out_dir, exist_ok=True)
     paths: list[str] = []
     writer, fh, count, tmp = None, None, 0, ""
@@ -54,14 +61,14 @@ def write_shards(samples: Iterable[Sample], out_dir: str, *, shard_size: int = 1
             os.replace(tmp, paths[-1])
 
     try:
-        for sample in samples:
+        for item in items:
             if writer is None or count == shard_size:
                 close()
                 paths.append(os.path.join(out_dir, f"{prefix}-{len(paths):06d}.tar"))
                 tmp = paths[-1] + ".tmp"
                 fh = open(tmp, "wb")
                 writer, count = wds.TarWriter(fh, encoder=False, mtime=0, user="leanvl", group="leanvl"), 0
-            writer.write(encode_sample(sample, image_format))
+            writer.write(item)
             count += 1
         close()
         writer = None

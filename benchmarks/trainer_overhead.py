@@ -1,0 +1,141 @@
+"""Trainer overhead: `leanvl.train.loop.train` against a bare hand-written loop, same model, data and optimizer.
+
+Both sides train SuperClass on a small plain-torch ViT from the same in-memory micro-batches (the dict layout of
+tests/train/helpers.py: image, label_ids, label_offsets, index, skipped, raw_count), fp32, AdamW with the trainer's
+hyper-parameters, global-norm clipping. A step's time is the interval between two successive batch requests, so it
+holds everything the loop does per step (forward, backward, clip, finiteness check, optimizer, logging, data
+accounting). The first `--warmup` steps of every run (the trainer counts FLOPs in step 1) are dropped; the runs
+alternate trainer / bare `--rounds` times, and which side goes first alternates too, so that load on a shared
+machine hits both alike; medians are compared.
+
+  python benchmarks/trainer_overhead.py                 # prints both step times and the overhead percentage
+  python benchmarks/trainer_overhead.py --smoke         # a few steps, checks the script runs
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+
+from leanvl.objectives.superclass import SuperClass
+from leanvl.train.config import TrainConfig
+from leanvl.train.loop import train
+
+VOCAB = 1000
+
+
+def make_batches(n: int, batch: int, size: int) -> list[dict]:
+    """`n` fixed micro-batches: random images, 3-8 sorted label ids per sample."""
+    g = torch.Generator().manual_seed(0)
+    out = []
+    for b in range(n):
+        labels = [torch.randperm(VOCAB - 1, generator=g)[: 3 + (i % 6)].sort().values + 1 for i in range(batch)]
+        offsets = torch.tensor(np.cumsum([0] + [len(x) for x in labels]))
+        out.append({"image": torch.randn(batch, 3, size, size, generator=g), "label_ids": torch.cat(labels),
+                    "label_offsets": offsets, "index": torch.arange(b * batch, (b + 1) * batch), "skipped": {},
+                    "raw_count": batch})
+    return out
+
+
+def timed(batches: list[dict], stamps: list[float]) -> Callable[[int], Iterator[dict]]:
+    """`batches(start)` cycling over `batches`, appending perf_counter() at every request to `stamps`."""
+
+    def gen(start: int) -> Iterator[dict]:
+        i = start
+        while True:
+            stamps.append(time.perf_counter())
+            yield batches[i % len(batches)]
+            i += 1
+
+    return gen
+
+
+class SmallViT(torch.nn.Module):
+    """A 4-layer width-128 ViT over 4x4 patches (plain torch, so the benchmark does not wait for timm's import)."""
+
+    def __init__(self, size: int, width: int = 128, depth: int = 4) -> None:
+        super().__init__()
+        self.width, self.grid, self.name = width, (size // 4, size // 4), "bench-small-vit"
+        self.patch = torch.nn.Conv2d(3, width, 4, stride=4)
+        self.pos = torch.nn.Parameter(torch.zeros(1, (size // 4) ** 2, width))
+        layer = torch.nn.TransformerEncoderLayer(width, 4, 4 * width, dropout=0.0, activation="gelu",
+                                                 batch_first=True, norm_first=True)
+        self.blocks = torch.nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+
+    def forward_pooled(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.patch(x).flatten(2).transpose(1, 2) + self.pos).mean(1)
+
+
+def make_task(size: int) -> SuperClass:
+    torch.manual_seed(0)
+    return SuperClass(SmallViT(size), vocab_size=VOCAB, idf="online")
+
+
+def run_trainer(cfg: TrainConfig, batches: list[dict], size: int) -> list[float]:
+    stamps: list[float] = []
+    train(make_task(size), timed(batches, stamps), cfg)
+    return list(np.diff(stamps))
+
+
+def run_bare(cfg: TrainConfig, batches: list[dict], size: int) -> list[float]:
+    """The loop a user would write by hand: forward, backward, clip, AdamW step, zero_grad."""
+    task = make_task(size)
+    opt = torch.optim.AdamW(task.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
+                            weight_decay=cfg.weight_decay)
+    stamps: list[float] = []
+    stream = timed(batches, stamps)(0)
+    for _ in range(cfg.steps):
+        loss = task(next(stream))["loss"]
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(task.parameters(), cfg.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return list(np.diff(stamps))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=40, help="steps per run")
+    ap.add_argument("--rounds", type=int, default=3, help="trainer/bare run pairs")
+    ap.add_argument("--warmup", type=int, default=3, help="steps dropped at the start of every run")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--size", type=int, default=32, help="image side")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--smoke", action="store_true", help="tiny run: checks the script works")
+    ap.add_argument("--json", default="", help="also write the figures to this file")
+    args = ap.parse_args()
+    if args.smoke:
+        args.steps, args.rounds, args.warmup, args.batch = 6, 1, 1, 4
+    torch.set_num_threads(args.threads)
+    batches = make_batches(8, args.batch, args.size)
+    ours, bare = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            cfg = TrainConfig(out=f"{tmp}/run{r}", steps=args.steps, batch_size=args.batch, lr=1e-3, warmup=0,
+                              progress=False, device="cpu")
+            if r % 2:  # alternate which side runs first, so a drift in machine load favours neither
+                bare += run_bare(cfg, batches, args.size)[args.warmup:]
+            ours += run_trainer(cfg, batches, args.size)[args.warmup:]
+            if not r % 2:
+                bare += run_bare(cfg, batches, args.size)[args.warmup:]
+    t_ours, t_bare = statistics.median(ours), statistics.median(bare)
+    result = {"trainer_step_ms": 1e3 * t_ours, "bare_step_ms": 1e3 * t_bare,
+              "overhead_pct": 100.0 * (t_ours / t_bare - 1.0), "steps_timed_each": len(ours),
+              "batch": args.batch, "size": args.size, "threads": args.threads,
+              "model": "SmallViT(width 128, depth 4, patch 4)"}
+    print(f"trainer  {result['trainer_step_ms']:.2f} ms/step (median of {len(ours)})")
+    print(f"bare     {result['bare_step_ms']:.2f} ms/step (median of {len(bare)})")
+    print(f"overhead {result['overhead_pct']:+.1f}%")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(result, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
