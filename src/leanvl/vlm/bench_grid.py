@@ -54,6 +54,11 @@ class BenchGrid:
             raise LeanvlError(f"--dtype must be auto or one of {', '.join(DTYPES)}, got {self.dtype!r}")
         for name in self.llms:
             check_llm_name(name)
+        from leanvl.vlm.compressors import create_compressor
+
+        for v in self.visual_tokens:   # compressor name and token tiling, on a narrow stand-in (cheap)
+            create_compressor(self.compressor, grid=(self.grid, self.grid), tokens=v, dim=8,
+                              multi_dim=8 * self.levels, query_dim=8)
 
     def torch_device(self):
         """The torch device; LeanvlError when CUDA is asked for but absent, or --cuda-graphs without CUDA."""
