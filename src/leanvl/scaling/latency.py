@@ -234,8 +234,9 @@ def plan_latency(law: Law, rows: list[dict], budget_ms: float, text_tokens: floa
     notes = [f"latency {how} for {n} of {len(options)} option(s) (the table has no cell there)"
              for how, n in sorted(kinds.items())]
     extra = sorted({(o.llm_params_b, o.extrapolated_from) for o in options if o.extrapolated_from})
-    notes += [f"--extrapolate: latency of {n:g}B = {ref}'s LLM terms x {n / next(m.n_b for m in llms if m.name == ref):.3g}"
-              f" (FLOPs ratio N/N_ref), its compressor time as measured" for n, ref in extra]
+    size = {m.name: m.n_b for m in llms}
+    notes += [f"--extrapolate: latency of {n:g}B = {ref}'s LLM terms x {n / size[ref]:.3g} (FLOPs ratio N/N_ref), "
+              f"its compressor time as measured" for n, ref in extra]
     return LatencyPlan("throughput" if throughput else "latency", budget_ms, min_rps, float(text_tokens),
                        None if throughput else batch, decode_tokens, rows[0]["device"], cost_model.describe(),
                        ms_per_gflop, float(gflops), feasible, options,

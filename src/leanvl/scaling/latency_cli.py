@@ -23,15 +23,22 @@ def add_latency_args(p) -> None:
     p.add_argument("--plot", help="with --latency: write error vs FLOPs | error vs measured latency to this PNG")
 
 
+def short(name: str) -> str:
+    """An LLM name for a table cell: a config.json or directory path by its last part."""
+    path = Path(name)
+    return path.stem if path.suffix == ".json" else path.name or name
+
+
 def _label(r: LatencyRow) -> str:
-    return f"{r.llm} ({r.llm_params_b:.4g}B), V = {r.visual_tokens:g}"
+    return f"{short(r.llm)} ({r.llm_params_b:.4g}B), V = {r.visual_tokens:g}"
 
 
 def side_by_side(plan: LatencyPlan) -> list[str]:
     """The FLOPs-optimal and latency-optimal choices next to each other, and whether (and how) they differ."""
     f, lat = plan.flops_choice, plan.latency_choice
     cols = [("", "FLOPs-optimal", "latency-optimal")]
-    for name, get in (("LLM", lambda r: f"{r.llm} ({r.llm_params_b:.4g}B)"), ("V", lambda r: f"{r.visual_tokens:g}"),
+    for name, get in (("LLM", lambda r: f"{short(r.llm)} ({r.llm_params_b:.4g}B)"),
+                      ("V", lambda r: f"{r.visual_tokens:g}"),
                       ("batch", lambda r: str(r.batch)), ("latency ms", lambda r: f"{r.latency_ms:.1f}"),
                       ("requests/s", lambda r: f"{r.requests_per_s:.2f}"), ("GFLOPs", lambda r: f"{r.gflops:.4g}"),
                       ("pred. acc", lambda r: f"{r.accuracy:.4f}")):
@@ -50,7 +57,8 @@ def side_by_side(plan: LatencyPlan) -> list[str]:
                         f" the {plan.min_rps:g} asked)")
         else:
             fits = f.latency_ms <= plan.budget_ms
-            measured = f"measures {f.latency_ms:.1f} ms ({'within' if fits else 'over'} the {plan.budget_ms:g} ms budget)"
+            measured = (f"measures {f.latency_ms:.1f} ms ({'within' if fits else 'over'} the {plan.budget_ms:g} ms "
+                        f"budget)")
         lines.append(f"they differ in {' and '.join(what)}: the FLOPs choice {_label(f)} {measured}; measured "
                      f"latency picks {_label(lat)} ({lat.accuracy - f.accuracy:+.4f} predicted accuracy)")
     return lines
@@ -66,7 +74,7 @@ def format_plan(plan: LatencyPlan, top: int = 15) -> str:
              f"{'rank':>4} {'LLM':<16} {'N (B)':>9} {'V':>5} {'batch':>5} {'ms':>9} {'req/s':>8} {'GFLOPs':>9} "
              f"{'pred. acc':>9}  latency"]
     for i, r in enumerate(plan.rows[:top], start=1):
-        lines.append(f"{i:>4} {r.llm:<16} {r.llm_params_b:>9.4g} {r.visual_tokens:>5g} {r.batch:>5} "
+        lines.append(f"{i:>4} {short(r.llm):<16} {r.llm_params_b:>9.4g} {r.visual_tokens:>5g} {r.batch:>5} "
                      f"{r.latency_ms:>9.2f} {r.requests_per_s:>8.2f} {r.gflops:>9.4g} {r.accuracy:>9.4f}  {r.how}"
                      + (f", N scaled from {r.extrapolated_from}" if r.extrapolated_from else ""))
     if not plan.rows:

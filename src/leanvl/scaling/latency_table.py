@@ -9,7 +9,7 @@ whole batch of B requests (medians over `repeats` timed runs after a warm-up). C
 | llm | str | the `--llm` value (built-in name, smollm2-135m, model directory or config.json) |
 | llm_params | int | LLM parameters without input embeddings (the law's N, in units, not billions) |
 | llm_layers, llm_width | int | the LLM's layer count and hidden width |
-| compressor, grid, vision_dim, levels | str, int, int, int | compressor timed on random grid x grid x vision_dim features |
+| compressor, grid, vision_dim, levels | str, int x3 | compressor timed on random grid x grid x vision_dim features |
 | visual_tokens, text_tokens, batch | int | V, Q, B of the cell |
 | decode_tokens | int | K greedy decode steps timed after the prefill (0: decode not measured) |
 | prefill_ms | float | LLM prefill over Q + V tokens, logits of the last position only |

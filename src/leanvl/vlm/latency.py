@@ -102,7 +102,8 @@ def environment(device: torch.device, dtype: torch.dtype) -> dict:
     """The software/device columns of a row."""
     import transformers
 
-    return {"device": device_name(device), "dtype": str(dtype).replace("torch.", ""), "threads": torch.get_num_threads(),
+    return {"device": device_name(device), "dtype": str(dtype).replace("torch.", ""),
+            "threads": torch.get_num_threads(),
             "torch": torch.__version__, "transformers": transformers.__version__,
             "python": platform.python_version()}
 
