@@ -141,3 +141,13 @@ def test_cli_plan_latency_one_line_errors_json_and_plot(tmp_path):
     d = json.loads(out.read_text())
     assert d["latency_choice"]["latency_ms"] <= 60 and png.stat().st_size > 5000
     assert d["latency_choice"]["llm_params_b"] == 1.8 and d["latency_choice"]["visual_tokens"] == 1
+
+
+def test_query_pass_and_compressor_are_pooled_over_the_coordinate_they_do_not_depend_on():
+    rows = [row("a", 0.5, v, q, prefill=0.0, comp=c, query=qp) for v, q, c, qp in
+            ((1, 16, 10.0, 5.0), (4, 16, 20.0, 7.0), (16, 16, 30.0, 100.0),     # query outlier at V=16
+             (1, 64, 12.0, 9.0), (4, 64, 200.0, 9.0), (16, 64, 32.0, 9.0))]    # compressor outlier at V=4
+    lat = {(r.visual_tokens, q): r.latency_ms for q in (16, 64)
+           for r in plan_latency(LAW, rows, 1e9, q).options}
+    assert lat[(16, 16)] == pytest.approx(31.0 + 7.0) and lat[(4, 64)] == pytest.approx(110.0 + 9.0)
+    assert lat[(1, 16)] == pytest.approx(11.0 + 7.0)

@@ -2,7 +2,8 @@
 
 A request's latency at (LLM, V, Q, batch B) is, from the table (leanvl.scaling.latency_table):
   prefill_ms + compressor_ms + query_ms + K * decode_ms_per_token        (the whole batch of B requests)
-Missing (V, Q) cells are interpolated linearly, first in V at the measured Q values, then in Q (never extrapolated:
+The query pass depends on (B, Q) only and the compressor on (B, V) only, so each is pooled (median) over the other
+coordinate before use. Missing (V, Q) cells are interpolated linearly, first in V at the measured Q values, then in Q (never extrapolated:
 V or Q outside the measured range is an error). LLM sizes are never interpolated or extrapolated unless asked
 (`extrapolate=True`): then the nearest measured LLM's LLM terms (prefill, query pass, decode) are scaled by the
 FLOPs ratio N / N_ref of 2N(Q+V), and its compressor time is kept.
@@ -92,7 +93,24 @@ def measured_llms(rows: list[dict]) -> list[MeasuredLLM]:
                             f"Q={r['text_tokens']} batch={r['batch']} (other settings); keep one per cell")
         decode = np.nan if r["decode_ms_per_token"] is None else r["decode_ms_per_token"]
         by_q.append((r["visual_tokens"], np.array([r["prefill_ms"], r["compressor_ms"], r["query_ms"], decode])))
+    for m in llms.values():
+        _pool(m)
     return sorted(llms.values(), key=lambda m: m.n_b)
+
+
+def _pool(m: MeasuredLLM) -> None:
+    """Denoise what cannot depend on a coordinate: the query pass's median over V at each (B, Q) and the
+    compressor's median over Q at each (B, V) replace the per-cell values (a busy machine makes them scatter)."""
+    for by_q in m.cells.values():
+        for pts in by_q.values():
+            query = float(np.median([c[2] for _, c in pts]))
+            for _, c in pts:
+                c[2] = query
+        for v in {v for pts in by_q.values() for v, _ in pts}:
+            same_v = [c for pts in by_q.values() for vv, c in pts if vv == v]
+            comp = float(np.median([c[1] for c in same_v]))
+            for c in same_v:
+                c[1] = comp
 
 
 def resolve_size(llms: list[MeasuredLLM], n_b: float, extrapolate: bool) -> tuple[MeasuredLLM, float]:
