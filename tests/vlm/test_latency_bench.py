@@ -5,15 +5,15 @@ from leanvl.cli import main
 from leanvl.scaling.latency_table import SCHEMA, read_table
 
 BENCH = ["vlm", "bench", "--llm", "tiny", "--grid", "4", "--vision-dim", "16", "--levels", "2", "--repeats", "1",
-         "--text-tokens", "4", "--batch", "1,2", "--decode-tokens", "2"]
+         "--text-tokens", "4", "--batch", "1", "--decode-tokens", "2"]
 
 
 def test_table_schema_and_resume(tmp_path, capsys):
     table = tmp_path / "lat.csv"
     assert main(BENCH + ["--tokens", "1,4", "--table", str(table)]) == 0
     rows = read_table(table)
-    assert len(rows) == 4 and all(list(r) == list(SCHEMA) for r in rows)
-    assert {(r["visual_tokens"], r["batch"]) for r in rows} == {(1, 1), (4, 1), (1, 2), (4, 2)}
+    assert len(rows) == 2 and all(list(r) == list(SCHEMA) for r in rows)
+    assert {(r["visual_tokens"], r["batch"]) for r in rows} == {(1, 1), (4, 1)}
     r = rows[0]
     assert r["llm"] == "tiny" and r["llm_params"] > 0 and r["text_tokens"] == 4 and r["decode_tokens"] == 2
     assert r["prefill_ms"] > 0 and r["compressor_ms"] > 0 and r["query_ms"] > 0 and r["decode_ms_per_token"] > 0
@@ -21,10 +21,10 @@ def test_table_schema_and_resume(tmp_path, capsys):
     assert r["memory_kind"] == "rss_process" and r["peak_memory_mb"] > 0 and r["torch"] and r["transformers"]
     capsys.readouterr()
     assert main(BENCH + ["--tokens", "1,4,16", "--table", str(table)]) == 0
-    assert "resumed: 4 finished cell(s)" in capsys.readouterr().out
+    assert "resumed: 2 finished cell(s)" in capsys.readouterr().out
     again = read_table(table)
-    assert again[:4] == rows and len(again) == 6            # old cells untouched, only V=16 measured
-    assert {r["visual_tokens"] for r in again[4:]} == {16}
+    assert again[:2] == rows and len(again) == 3            # old cells untouched, only V=16 measured
+    assert {r["visual_tokens"] for r in again[2:]} == {16}
 
 
 def test_bad_input_leaves_table_alone(tmp_path, capsys):
