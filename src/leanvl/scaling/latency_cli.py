@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from leanvl.errors import LeanvlError
-from leanvl.scaling.latency import LatencyPlan, LatencyRow
+
+if TYPE_CHECKING:   # numpy/scipy stay out of `leanvl --help`
+    from leanvl.scaling.latency import LatencyPlan, LatencyRow
 
 
 def add_latency_args(p) -> None:
@@ -29,11 +32,11 @@ def short(name: str) -> str:
     return path.stem if path.suffix == ".json" else path.name or name
 
 
-def _label(r: LatencyRow) -> str:
+def _label(r: "LatencyRow") -> str:
     return f"{short(r.llm)} ({r.llm_params_b:.4g}B), V = {r.visual_tokens:g}"
 
 
-def side_by_side(plan: LatencyPlan) -> list[str]:
+def side_by_side(plan: "LatencyPlan") -> list[str]:
     """The FLOPs-optimal and latency-optimal choices next to each other, and whether (and how) they differ."""
     f, lat = plan.flops_choice, plan.latency_choice
     cols = [("", "FLOPs-optimal", "latency-optimal")]
@@ -64,7 +67,7 @@ def side_by_side(plan: LatencyPlan) -> list[str]:
     return lines
 
 
-def format_plan(plan: LatencyPlan, top: int = 15) -> str:
+def format_plan(plan: "LatencyPlan", top: int = 15) -> str:
     """The printed report: settings, ranked options, notes, and the side-by-side comparison."""
     mode = (f"throughput >= {plan.min_rps:g} requests/s within a {plan.budget_ms:g} ms SLO" if plan.mode == "throughput"
             else f"budget {plan.budget_ms:g} ms per batch of {plan.batch}")
