@@ -18,6 +18,7 @@ import torch
 
 from leanvl.vlm.bench import prefill_flops
 from leanvl.vlm.compressors import create_compressor
+from leanvl.vlm.latency import graphed
 from leanvl.vlm.projector import Projector
 
 # ~1.1B parameters, TinyLlama-1.1B shape.
@@ -25,24 +26,6 @@ LLAMA_1B = dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, 
                 num_key_value_heads=4, vocab_size=32000, max_position_embeddings=2048)
 TINY = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, vocab_size=1000, max_position_embeddings=2048)
-
-
-def graphed(fn, device):
-    """Capture `fn` (static inputs) in a CUDA graph and return its replay; None when capture fails."""
-    try:
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(3):
-                fn()
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            fn()
-        return graph.replay
-    except Exception as exc:  # noqa: BLE001 - report and fall back to eager
-        print(f"cuda graph capture failed: {str(exc).splitlines()[0][:200]}", flush=True)
-        return None
 
 
 def median_ms(fn, repeats: int, device) -> float:

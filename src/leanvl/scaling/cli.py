@@ -40,7 +40,8 @@ def register(subparsers) -> None:
     pl = sub.add_parser("plan", help="choose LLM size and visual tokens for a FLOPs budget from a fitted law")
     pl.add_argument("--law", required=True, help="JSON written by `leanvl scaling fit --json`")
     pl.add_argument("--task", help="task group in the law file (when it holds several)")
-    pl.add_argument("--budget-gflops", type=float, required=True, help="inference budget per request, GFLOPs")
+    pl.add_argument("--budget-gflops", type=float, help="inference budget per request, GFLOPs (required without "
+                                                         "--latency; with it: the FLOPs side's budget)")
     pl.add_argument("--text-tokens", type=float, required=True, help="text tokens Q per request")
     pl.add_argument("--llm-sizes", type=float, nargs="+", help="candidate LLM sizes in billions "
                                                                 "(default: the fit's sizes plus 14)")
@@ -53,6 +54,9 @@ def register(subparsers) -> None:
                     help="HF config.json of the LLM of SIZE billions: adds attention's quadratic cost (repeatable)")
     pl.add_argument("--top", type=int, default=15, help="rows of the ranked table to print")
     pl.add_argument("--json", help="write the plan to this JSON file")
+    from leanvl.scaling.latency_cli import add_latency_args
+
+    add_latency_args(pl)
     pl.set_defaults(func=run_plan)
 
 
@@ -178,6 +182,14 @@ def run_plan(args) -> int:
 
     d = _load_law(args.law, args.task)
     law = Law.from_dict(d)
+    if args.latency:
+        from leanvl.scaling.latency_cli import run_latency_plan
+
+        return run_latency_plan(args, law, _cost_model(args))
+    if args.budget_ms is not None or args.throughput is not None or args.extrapolate or args.plot:
+        raise LeanvlError("--budget-ms, --throughput, --extrapolate and --plot need --latency TABLE")
+    if args.budget_gflops is None:
+        raise LeanvlError("give --budget-gflops (FLOPs plan), or --latency TABLE --budget-ms T (latency plan)")
     sizes = args.llm_sizes or sorted(set(d.get("llm_sizes_b") or []) | {14.0})
     result = plan(law, args.budget_gflops * 1e9, args.text_tokens, sizes, args.token_options or DEFAULT_TOKENS,
                   _cost_model(args))

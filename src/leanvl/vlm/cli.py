@@ -109,33 +109,44 @@ def _lmms_task(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from leanvl.vlm.bench import bench, format_rows, summarise
-    from leanvl.vlm.llm import load_llm
-    from leanvl.vlm.train import parse_layers
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise LeanvlError(f"{flag} {text!r}: use comma-separated integers like 1,4,16") from None
 
-    counts = parse_layers(args.tokens)
-    if not counts:
-        raise LeanvlError("--tokens needs at least one count, e.g. 1,4,16")
-    if args.repeats < 1:
-        raise LeanvlError(f"--repeats must be >= 1, got {args.repeats}")
-    if args.batch < 1:
-        raise LeanvlError(f"--batch must be >= 1, got {args.batch}")
-    llm = load_llm(args.llm)
-    rows = bench(llm.model, llm.tokenizer, counts, text_tokens=args.text_tokens, repeats=args.repeats,
-                 compressor=args.compressor, grid=args.grid, vision_dim=args.vision_dim, levels=args.levels,
-                 batch=args.batch)
-    print(f"LLM {args.llm}: {rows[0]['llm_params']:,} non-embedding params; Q = {args.text_tokens} text tokens; "
-          f"{args.batch} request(s); compressor {args.compressor} on a {args.grid}x{args.grid}x{args.vision_dim} grid")
-    print(format_rows(rows))
-    summary = summarise(rows)
-    print(f"{summary['tokens_many']} -> {summary['tokens_few']} tokens: prefill {summary['measured_speedup']:.2f}x "
-          f"faster, FLOPs predict {summary['predicted_speedup']:.2f}x ({summary['share_of_predicted']:.0%}); "
-          f"compressor = {summary['compressor_share_at_few']:.0%} of the prefill at {summary['tokens_few']} tokens")
+
+def _bench(args: argparse.Namespace) -> int:
+    from leanvl.vlm.bench import format_rows, summarise, view_rows
+    from leanvl.vlm.bench_grid import BenchGrid, run_grid
+
+    spec = BenchGrid(llms=[t.strip() for t in args.llm.split(",") if t.strip()],
+                     visual_tokens=_int_list(args.tokens, "--tokens"),
+                     text_tokens=_int_list(args.text_tokens, "--text-tokens"),
+                     batches=_int_list(args.batch, "--batch"), decode_tokens=args.decode_tokens,
+                     repeats=args.repeats, compressor=args.compressor, grid=args.grid, vision_dim=args.vision_dim,
+                     levels=args.levels, device=args.device, dtype=args.dtype, cuda_graphs=args.cuda_graphs)
+    cells = run_grid(spec, args.table or None)
+    groups = []
+    for name, q, b in ((n, q, b) for n in spec.llms for q in spec.text_tokens for b in spec.batches):
+        rows = view_rows([c for c in cells if (c["llm"], c["text_tokens"], c["batch"]) == (name, q, b)])
+        summary = summarise(rows)
+        groups.append({"llm": name, "compressor": args.compressor, "text_tokens": q, "batch": b, "rows": rows,
+                       "summary": summary})
+        c0 = cells[0]
+        print(f"LLM {name}: {rows[0]['llm_params']:,} non-embedding params; Q = {q} text tokens; {b} request(s); "
+              f"compressor {args.compressor} on a {args.grid}x{args.grid}x{args.vision_dim} grid; "
+              f"{c0['device']}, {c0['dtype']}")
+        print(format_rows(rows))
+        print(f"{summary['tokens_many']} -> {summary['tokens_few']} tokens: prefill "
+              f"{summary['measured_speedup']:.2f}x faster, FLOPs predict {summary['predicted_speedup']:.2f}x "
+              f"({summary['share_of_predicted']:.0%}); compressor = {summary['compressor_share_at_few']:.0%} of the "
+              f"prefill at {summary['tokens_few']} tokens")
+    if args.table:
+        print(f"latency table: {args.table} ({len(cells)} cell(s) of this grid)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"llm": args.llm, "compressor": args.compressor, "batch": args.batch, "rows": rows,
-                       "summary": summary}, f, indent=2)
+            json.dump(groups[0] if len(groups) == 1 else {"groups": groups}, f, indent=2)
     return 0
 
 
@@ -196,15 +207,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     x.add_argument("--out", required=True, help="new (or empty) output directory")
     x.add_argument("--merge-lora", action="store_true", help="merge the checkpoint's peft LoRA adapters first")
     x.set_defaults(func=_export)
-    b = sub.add_parser("bench", help="prefill latency and FLOPs per visual-token count; compressor time")
-    b.add_argument("--llm", default="tiny", help="LLM name or local directory (default tiny)")
-    b.add_argument("--tokens", default="1,4,16,36,144,576", help="comma list of visual-token counts")
+    b = sub.add_parser("bench", help="latency table: prefill, compressor, query pass, decode per LLM x V x Q x batch",
+                       description="Time LLM prefill, compressor, QueCC query pass and decode on random inputs over "
+                                   "a grid; --table writes (and resumes) a latency table for `scaling plan --latency`.")
+    b.add_argument("--llm", default="tiny", help="comma list of LLMs: built-in names, smollm2-135m, model "
+                                                 "directories, or HF config.json files (random init) (default tiny)")
+    b.add_argument("--tokens", default="1,4,16,36,144,576", help="comma list of visual-token counts V")
     b.add_argument("--compressor", default="quecc", help="compressor to time (default quecc)")
-    b.add_argument("--text-tokens", type=int, default=32, help="text tokens Q in the prompt (default 32)")
+    b.add_argument("--text-tokens", default="32", help="comma list of text-token counts Q (default 32)")
     b.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is reported (default 5)")
-    b.add_argument("--batch", type=int, default=1, help="concurrent requests per prefill (default 1)")
+    b.add_argument("--batch", default="1", help="comma list of concurrent requests per prefill (default 1)")
+    b.add_argument("--decode-tokens", type=int, default=0,
+                   help="also time K greedy decode steps after the prefill and report ms per token (default 0: off)")
     b.add_argument("--grid", type=int, default=24, help="vision grid side (default 24, CLIP ViT-L/14-336)")
     b.add_argument("--vision-dim", type=int, default=1024, help="vision feature width (default 1024)")
     b.add_argument("--levels", type=int, default=4, help="multi-level feature layers for keys (default 4)")
-    b.add_argument("--json", default="", help="also write the rows as JSON to this file")
+    b.add_argument("--device", default="auto", help="torch device: auto (cuda when available), cpu, cuda, cuda:N")
+    b.add_argument("--dtype", default="auto", help="auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16, "
+                                                   "float16")
+    b.add_argument("--cuda-graphs", action="store_true",
+                   help="replay prefill, compressor and query pass from captured CUDA graphs (CUDA only)")
+    b.add_argument("--table", default="", help="latency table to write and resume (*.json or *.csv; finished "
+                                               "cells are skipped); schema in leanvl.scaling.latency_table")
+    b.add_argument("--json", default="", help="also write the rows (and per-group summary) as JSON to this file")
     b.set_defaults(func=_bench)
