@@ -41,6 +41,7 @@ class TrainConfig:
     nan_policy: str = "stop"           # stop | skip: what a non-finite loss does
     progress: bool = True              # show a tqdm progress bar
     extra: dict[str, Any] = field(default_factory=dict)  # objective-specific settings saved with the run
+    fsdp: bool = False                 # shard params, grads and optimizer state per block (FSDP2); DCP checkpoints
 
     def validate(self) -> "TrainConfig":
         """Raise LeanvlError naming the first bad value."""

@@ -18,7 +18,11 @@ from torch import nn
 
 from leanvl.errors import LeanvlError
 from leanvl.train import distributed as dist
+from leanvl.train import fsdp
 from leanvl.train.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
+from leanvl.train.dcp import load_sharded, save_sharded
+from leanvl.train.identity import check_same_run
+from leanvl.train.memory import memory_plan
 from leanvl.train.config import TrainConfig
 from leanvl.train.optim import lr_at, make_optimizer, set_lr
 from leanvl.train.precision import MasterWeights, to_bf16
@@ -41,18 +45,20 @@ class TrainResult:
     data: dict[str, Any] = field(default_factory=dict)
     run_dir: str = ""
     nonfinite_skipped: int = 0
+    memory_plan: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_device(name: str) -> torch.device:
     """`auto` picks CUDA when available; an unavailable device is a user error."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return dist.local_cuda_device() if torch.cuda.is_available() else torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise LeanvlError(f"--device {name}: CUDA is not available on this machine")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError:
         raise LeanvlError(f"--device: unknown device '{name}'") from None
+    return dist.local_cuda_device(device.index) if device.type == "cuda" else device
 
 
 def seed_everything(seed: int) -> None:
@@ -93,16 +99,18 @@ class Trainer:
         self.batches = batches
         self.task = task.to(self.device)
         self.master: MasterWeights | None = None
-        if cfg.precision == "bf16_master":  # trainable weights get fp32 masters (before rounding); frozen ones don't
+        if cfg.fsdp:  # FSDP2 owns precision (MixedPrecisionPolicy) and gradient reduction
+            fsdp.shard_task(self.task, cfg.precision, self.device)
+        elif cfg.precision == "bf16_master":  # trainable weights get fp32 masters (before rounding); frozen ones don't
             self.master = MasterWeights([p for p in self.task.parameters() if p.requires_grad])
-        if cfg.precision in ("bf16", "bf16_master"):
+        if cfg.precision in ("bf16", "bf16_master") and not cfg.fsdp:
             to_bf16(self.task)
-        if cfg.grad_checkpointing and hasattr(task, "encoder") and hasattr(task.encoder, "set_grad_checkpointing"):
-            task.encoder.set_grad_checkpointing(True)
+        if cfg.grad_checkpointing:
+            fsdp.enable_activation_checkpointing(task)
         if hasattr(task, "allreduce_counts") and self.world > 1:
             task.allreduce_counts = dist.all_reduce_sum
         self.model: nn.Module = self.task
-        if self.world > 1:
+        if self.world > 1 and not cfg.fsdp:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(self.task, device_ids=ids)
         self.params = [p for p in self.task.parameters() if p.requires_grad]
@@ -117,6 +125,7 @@ class Trainer:
 
         self.data_stats = DataStats(max_bad_fraction=cfg.max_bad_fraction)
         self.speed = Speedometer(self.device, cfg.precision)
+        self.memory_plan = memory_plan(self.task, cfg, self.world, self.main)
 
     # ----- setup -------------------------------------------------------------------------------------------------
     def restore(self) -> None:
@@ -124,8 +133,11 @@ class Trainer:
         path = resolve_resume(self.cfg.resume, self.cfg.out)
         if path is None:
             return
-        with self.checkpoint_weights():
-            state = load_checkpoint(path, self.task, self.optimizer)
+        if self.cfg.fsdp:
+            state = load_sharded(path, self.task, self.optimizer)
+        else:
+            with self.checkpoint_weights():
+                state = load_checkpoint(path, self.task, self.optimizer)
         self.step = int(state["step"])
         self.nonfinite_skipped = int(state.get("nonfinite_skipped", 0))
         self.data_stats.load(state.get("data_stats", {}))
@@ -180,7 +192,7 @@ class Trainer:
         if self.master:
             self.master.grads_up()
         clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
-        norm = torch.nn.utils.clip_grad_norm_(self.params, clip)
+        norm = fsdp.local_value(torch.nn.utils.clip_grad_norm_(self.params, clip))
         finite = math.isfinite(logs.get("loss", float("nan"))) and bool(torch.isfinite(norm))
         if self.world > 1:  # every rank must take the same decision
             flag = dist.all_reduce_sum(torch.tensor([0.0 if finite else 1.0], device=self.device))
@@ -210,9 +222,11 @@ class Trainer:
 
     # ----- the run -----------------------------------------------------------------------------------------------
     def save(self) -> None:
-        if self.main:
-            extra = {"microbatches": self.step * self.cfg.accum_freq, "nonfinite_skipped": self.nonfinite_skipped,
-                     "data_stats": self.data_stats.as_dict(), "world_size": self.world}
+        extra = {"microbatches": self.step * self.cfg.accum_freq, "nonfinite_skipped": self.nonfinite_skipped,
+                 "data_stats": self.data_stats.as_dict(), "world_size": self.world}
+        if self.cfg.fsdp:  # collective: every rank writes its shards
+            save_sharded(self.cfg.out, self.step, self.task, self.optimizer, extra, self.cfg.keep)
+        elif self.main:
             with self.checkpoint_weights():
                 save_checkpoint(self.cfg.out, self.step, self.task, self.optimizer, extra, self.cfg.keep)
         dist.barrier()
@@ -252,7 +266,7 @@ class Trainer:
         mem, kind = peak_memory(self.device)
         return TrainResult(step=self.step, wall_s=self.speed.wall_s(), images_per_s=self.speed.overall_rate(),
                            peak_memory_mb=mem, peak_memory_kind=kind, last=logs, data=self.data_stats.as_dict(),
-                           run_dir=cfg.out, nonfinite_skipped=self.nonfinite_skipped)
+                           run_dir=cfg.out, nonfinite_skipped=self.nonfinite_skipped, memory_plan=self.memory_plan)
 
 
 def train(task: nn.Module, batches: Batches, cfg: TrainConfig) -> TrainResult:
@@ -260,14 +274,18 @@ def train(task: nn.Module, batches: Batches, cfg: TrainConfig) -> TrainResult:
     seed_everything(cfg.seed)
     cfg.validate()
     dist.init(resolve_device(cfg.device))
-    check_run_dir(cfg)  # every rank looks before rank 0 writes
-    dist.barrier()
-    if dist.is_main():
-        init_run_dir(cfg)
-    dist.barrier()
-    trainer = Trainer(task, batches, cfg)
-    trainer.restore()
-    started = time.time()
-    result = trainer.run()
+    try:
+        check_run_dir(cfg)  # every rank looks before rank 0 writes
+        check_same_run(cfg)
+        dist.barrier()
+        if dist.is_main():
+            init_run_dir(cfg)
+        dist.barrier()
+        trainer = Trainer(task, batches, cfg)
+        trainer.restore()
+        started = time.time()
+        result = trainer.run()
+    finally:
+        dist.shutdown()  # the process group ends with the run, also on error
     result.wall_s = result.wall_s or time.time() - started
     return result

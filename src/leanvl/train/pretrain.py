@@ -70,7 +70,7 @@ def run_pretrain(cfg: PretrainConfig, tcfg: TrainConfig) -> TrainResult:
 
 def load_run(run_dir: str, device: str = "cpu") -> tuple[nn.Module, PretrainConfig]:
     """Rebuild the objective module of a pre-training run from its config and newest checkpoint (eval mode)."""
-    from safetensors.torch import load_model
+    from leanvl.train.dcp import load_weights, weights_path
 
     path = os.path.join(run_dir, CONFIG)
     if not os.path.isfile(path):
@@ -85,7 +85,7 @@ def load_run(run_dir: str, device: str = "cpu") -> tuple[nn.Module, PretrainConf
     if not found:
         raise LeanvlError(f"--ckpt {run_dir}: the run has no checkpoint yet")
     task = build_task(cfg)
-    missing, unexpected = load_model(task, os.path.join(found[-1], "model.safetensors"), strict=False)
+    missing, unexpected = load_weights(weights_path(found[-1]), task)  # single file or FSDP shards
     if missing or unexpected:
         raise LeanvlError(f"--ckpt {run_dir}: checkpoint does not match its config")
     return task.to(torch.device(device)).eval(), cfg

@@ -12,9 +12,10 @@ import os
 from typing import Any
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import save_model
 
 from leanvl.errors import LeanvlError
+from leanvl.train.dcp import load_weights
 from leanvl.vlm.llm import llm_from_saved, load_llm, save_llm_spec
 from leanvl.vlm.model import VLM, VLMConfig
 
@@ -72,6 +73,7 @@ def _spec_from_dir(spec_dir: str) -> VLM:
 def resolve_checkpoint(path: str) -> tuple[str, str]:
     """(spec dir, weights file) for a run dir, a step dir, or a saved VLM dir; LeanvlError when neither."""
     from leanvl.train.checkpoint import checkpoint_dirs
+    from leanvl.train.dcp import is_sharded, weights_path
 
     if not os.path.isdir(path):
         raise LeanvlError(f"--ckpt {path}: no such directory")
@@ -81,10 +83,11 @@ def resolve_checkpoint(path: str) -> tuple[str, str]:
         found = checkpoint_dirs(path)
         if not found:
             raise LeanvlError(f"--ckpt {path}: the run has no finished checkpoint yet")
-        return os.path.join(path, SPEC_DIR), os.path.join(found[-1], WEIGHTS)
+        return os.path.join(path, SPEC_DIR), weights_path(found[-1])
     run = os.path.dirname(os.path.dirname(os.path.abspath(path)))
-    if os.path.isfile(os.path.join(path, WEIGHTS)) and os.path.isfile(os.path.join(run, SPEC_DIR, CONFIG)):
-        return os.path.join(run, SPEC_DIR), os.path.join(path, WEIGHTS)
+    if (os.path.isfile(os.path.join(path, WEIGHTS)) or is_sharded(path)) and \
+            os.path.isfile(os.path.join(run, SPEC_DIR, CONFIG)):
+        return os.path.join(run, SPEC_DIR), weights_path(path)
     raise LeanvlError(f"--ckpt {path}: not a VLM run, step or saved directory (no {CONFIG} found)")
 
 
@@ -92,7 +95,7 @@ def load_vlm(path: str, device: str | torch.device = "cpu") -> VLM:
     """Rebuild a trained VLM for inference (eval mode) from `path` (see module docstring)."""
     spec_dir, weights = resolve_checkpoint(path)
     model = _spec_from_dir(spec_dir)
-    missing, unexpected = load_model(model, weights, strict=False)
+    missing, unexpected = load_weights(weights, model)  # one safetensors file or FSDP shards
     missing = [k for k in missing if not _is_tied(model, k)]
     if missing or unexpected:
         raise LeanvlError(f"{weights}: weights do not match the saved VLM (missing {len(missing)}, "
