@@ -34,6 +34,14 @@ def is_sharded(step_dir: str) -> bool:
     return os.path.isdir(os.path.join(step_dir, SHARDS))
 
 
+def check_format(path: str, fsdp: bool) -> None:
+    """A sharded checkpoint resumes only under --fsdp, a single-file one only without (one-line error)."""
+    if is_sharded(path) and not fsdp:
+        raise LeanvlError(f"--resume {path}: this checkpoint is sharded (written with --fsdp); resume with --fsdp")
+    if fsdp and not is_sharded(path):
+        raise LeanvlError(f"--resume {path}: this checkpoint was written without --fsdp; resume it without --fsdp")
+
+
 def _write_rng(folder: str, rank: int) -> None:
     meta, tensors = _rng_state()
     os.makedirs(folder, exist_ok=True)
@@ -67,7 +75,7 @@ def save_sharded(run_dir: str, step: int, model: nn.Module, optimizer: torch.opt
         os.makedirs(tmp)
     dist.barrier()
     optim = get_optimizer_state_dict(model, optimizer)
-    state = {"model": get_model_state_dict(model), "optim": _tensors_only(optim["state"])}
+    state = {"model": _unshared(get_model_state_dict(model)), "optim": _tensors_only(optim["state"])}
     dcp.save(state, storage_writer=HuggingFaceStorageWriter(os.path.join(tmp, SHARDS), save_distributed=True))
     _write_rng(os.path.join(tmp, RNG), dist.rank())
     dist.barrier()
@@ -82,6 +90,18 @@ def save_sharded(run_dir: str, step: int, model: nn.Module, optimizer: torch.opt
             shutil.rmtree(stale, ignore_errors=True)
     dist.barrier()
     return final
+
+
+def _unshared(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The state dict with each shared tensor (tied embeddings) kept once, under its first key (as save_model)."""
+    seen, out = set(), {}
+    for key, value in sd.items():
+        local = getattr(value, "_local_tensor", value)
+        ident = (local.data_ptr(), local.dtype) if local.numel() else id(value)
+        if ident not in seen:
+            seen.add(ident)
+            out[key] = value
+    return out
 
 
 def _tensors_only(state: dict[str, dict[str, Any]]) -> dict[str, dict[str, torch.Tensor]]:
@@ -114,11 +134,10 @@ def load_sharded(path: str, model: nn.Module, optimizer: torch.optim.Optimizer |
     """Collective: restore this rank's shards of weights and optimizer, and its RNG states; returns state.json."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.hf_storage import HuggingFaceStorageReader
-    from torch.distributed.checkpoint.state_dict import get_model_state_dict, set_model_state_dict, \
-        set_optimizer_state_dict
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, \
+        set_model_state_dict, set_optimizer_state_dict
 
-    if not is_sharded(path):
-        raise LeanvlError(f"--resume {path}: this checkpoint was written without --fsdp; resume it without --fsdp")
+    check_format(path, fsdp=True)
     with open(os.path.join(path, "state.json")) as f:
         state = json.load(f)
     if state.get("world_size", dist.world_size()) != dist.world_size():
@@ -126,11 +145,11 @@ def load_sharded(path: str, model: nn.Module, optimizer: torch.optim.Optimizer |
                           f"{dist.world_size()}; resume with the same number of processes")
     shards = os.path.join(path, SHARDS)
     meta = _metadata(shards)
-    target = {"model": get_model_state_dict(model)}
+    target = {"model": _unshared(get_model_state_dict(model))}
     if optimizer is not None:
         target["optim"] = _optim_template(meta, model)
     dcp.load(target, storage_reader=HuggingFaceStorageReader(shards))
-    set_model_state_dict(model, target["model"])
+    set_model_state_dict(model, target["model"], options=StateDictOptions(strict=False))  # tied keys stored once
     if optimizer is not None:
         set_optimizer_state_dict(model, optimizer, {"state": target["optim"], "param_groups": state["param_groups"]})
     rank = dist.rank()

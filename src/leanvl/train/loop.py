@@ -20,7 +20,7 @@ from leanvl.errors import LeanvlError
 from leanvl.train import distributed as dist
 from leanvl.train import fsdp
 from leanvl.train.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
-from leanvl.train.dcp import load_sharded, save_sharded
+from leanvl.train.dcp import check_format, load_sharded, save_sharded
 from leanvl.train.identity import check_same_run
 from leanvl.train.memory import memory_plan
 from leanvl.train.config import TrainConfig
@@ -133,6 +133,7 @@ class Trainer:
         path = resolve_resume(self.cfg.resume, self.cfg.out)
         if path is None:
             return
+        check_format(path, self.cfg.fsdp)
         if self.cfg.fsdp:
             state = load_sharded(path, self.task, self.optimizer)
         else:

@@ -16,6 +16,7 @@ from safetensors.torch import save_model
 
 from leanvl.errors import LeanvlError
 from leanvl.train.dcp import load_weights
+from leanvl.vlm.lora import restore_lora
 from leanvl.vlm.llm import llm_from_saved, load_llm, save_llm_spec
 from leanvl.vlm.model import VLM, VLMConfig
 
@@ -67,7 +68,9 @@ def _spec_from_dir(spec_dir: str) -> VLM:
     enc = cfg.encoder_config or {"name": cfg.encoder}
     encoder = create_encoder(enc["name"], image_size=enc.get("image_size", cfg.image_size),
                              build_kwargs=enc.get("build_kwargs"))
-    return VLM(cfg, encoder, llm.model, llm.tokenizer)
+    model = VLM(cfg, encoder, llm.model, llm.tokenizer)
+    restore_lora(model)
+    return model
 
 
 def resolve_checkpoint(path: str) -> tuple[str, str]:

@@ -27,6 +27,9 @@ class VLMTrainArgs:
     stage: int = 2                     # 1: captions, trains compressor+projector; 2: instructions (adds the LLM)
     freeze: str = ""                   # comma list of parts to freeze (encoder,compressor,projector,llm; 'none'); '' = stage default
     init: str = ""                     # start from the weights of a VLM run/checkpoint (e.g. stage 1 -> stage 2)
+    lora: int = 0                      # LoRA rank for the LLM (peft; 0 = off): base LLM frozen, adapters train
+    lora_alpha: float = 0.0            # LoRA alpha (0 = 2 x rank)
+    lora_targets: str = ""             # comma list of LLM linear layers to adapt ('' = q,k,v,o,gate,up,down _proj)
 
 
 def parse_layers(text: str) -> list[int]:
@@ -67,37 +70,50 @@ def vlm_config(args: VLMTrainArgs) -> VLMConfig:
 
 
 def _init_from(model: VLM, path: str) -> None:
-    from safetensors.torch import load_model
-
-    from leanvl.vlm.io import resolve_checkpoint
+    """Load every weight of `path` into `model`; a missing or unexpected key (or a shape) is a one-line error."""
+    from leanvl.train.dcp import load_weights
+    from leanvl.vlm.io import _is_tied, resolve_checkpoint
 
     _, weights = resolve_checkpoint(path)
     try:
-        load_model(model, weights, strict=False)
-    except RuntimeError as exc:
+        missing, unexpected = load_weights(weights, model)
+    except (RuntimeError, AssertionError) as exc:
         raise LeanvlError(f"--init {path}: weights do not fit this VLM ({str(exc).splitlines()[0][:120]})") from None
+    missing = [k for k in missing if not _is_tied(model, k)]
+    if missing or unexpected:
+        raise LeanvlError(f"--init {path}: weights do not fit this VLM ({len(missing)} missing, e.g. "
+                          f"{missing[:2]}; {len(unexpected)} unexpected, e.g. {unexpected[:2]})")
 
 
 def run_train(args: VLMTrainArgs, tcfg: Any) -> Any:
     """Build the VLM, write its spec to RUN/vlm, and train it with `leanvl.train.loop.train`."""
     from leanvl.train import distributed as dist
+    from leanvl.train.identity import check_same_run
     from leanvl.train.loop import seed_everything, train
-    from leanvl.train.run_dir import check_run_dir
+    from leanvl.train.run_dir import check_run_dir, write_json_atomic
     from leanvl.vlm.batches import open_vlm_source, vlm_batches
     from leanvl.vlm.io import SPEC_DIR, build_vlm, save_spec
+    from leanvl.vlm.lora import apply_lora, lora_spec, trainable_counts
 
     tcfg.validate()
     frozen = frozen_parts(args)
-    check_run_dir(tcfg)  # refuse an existing run before the VLM spec is written into it
+    lora = lora_spec(args.lora, args.lora_alpha, args.lora_targets)
+    tcfg.extra = {"vlm": asdict(args), "frozen": sorted(frozen)}
+    check_run_dir(tcfg)  # refuse an existing (or, resuming, a different) run before the VLM spec is written into it
+    check_same_run(tcfg)
     seed_everything(tcfg.seed)
     model = build_vlm(vlm_config(args), encoder_pretrained=args.encoder_weights or None, seed=tcfg.seed)
     source = open_vlm_source(args.data, image_size=model.cfg.image_size, seed=tcfg.seed)
     if args.init:
         _init_from(model, args.init)
     model.set_frozen(frozen)
+    apply_lora(model, lora)
     if dist.is_main():
         save_spec(model, os.path.join(tcfg.out, SPEC_DIR))
-    tcfg.extra = {"vlm": asdict(args), "frozen": sorted(frozen)}
     batches = vlm_batches(source, model.tokenizer, batch_size=tcfg.batch_size, image_size=model.cfg.image_size,
                           stage=args.stage, seed=tcfg.seed, num_workers=tcfg.num_workers)
-    return train(model, batches, tcfg)
+    counts = trainable_counts(model)  # before FSDP turns the parameters into shards
+    result = train(model, batches, tcfg)
+    if dist.is_main():
+        write_json_atomic(os.path.join(tcfg.out, "result.json"), {**asdict(result), "trainable": counts})
+    return result
