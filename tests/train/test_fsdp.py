@@ -25,8 +25,16 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
 STEPS = 12
 
 
-def torchrun(out, *extra, port, restarts=0):
-    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torchrun(out, *extra, restarts=0):
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
             f"--max-restarts={restarts}", os.path.join(ROOT, "tests", "train", "fsdp_worker.py"), str(out), str(STEPS),
             "4", "--fsdp", *extra]
 
@@ -44,7 +52,7 @@ def final_weights(out):
 def fsdp_run(tmp_path_factory):
     """An uninterrupted 2-process --fsdp run (batch 4 per rank, checkpoint every step)."""
     out = tmp_path_factory.mktemp("fsdp") / "straight"
-    proc = subprocess.run(torchrun(out, port=29661), capture_output=True, text=True, env=ENV, timeout=300)
+    proc = subprocess.run(torchrun(out), capture_output=True, text=True, env=ENV, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 
@@ -81,11 +89,30 @@ def _latest(out):
 
 def test_fsdp_kill9_three_times_then_resume_is_bit_identical(fsdp_run, tmp_path):
     out = tmp_path / "killed"  # torchrun restarts the group after each kill; every start says --resume latest
-    proc = subprocess.Popen(torchrun(out, "--resume", port=29663, restarts=3), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(torchrun(out, "--resume", restarts=3), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        kills = _kill_three_times(proc, out)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            for pid in _workers(proc.pid):
+                os.kill(pid, signal.SIGKILL)
+            proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    assert len(kills) == 3 and kills[-1] < STEPS, kills
+    a, b = final_weights(fsdp_run), final_weights(out)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    steps = [json.loads(line)["step"] for line in open(out / "metrics.jsonl")]
+    assert steps == list(range(1, STEPS + 1))
+
+
+def _kill_three_times(proc, out):
+    """SIGKILL one worker once checkpoint k exists, for 3 random k (each after the restarted group trained)."""
     kills, killed = [], set()
     deadline = time.time() + 400
-    for step in sorted(random.Random(11).sample(range(2, STEPS - 1), 3)):
+    for step in sorted(random.Random(11).sample(range(2, STEPS - 3), 3)):
+        step = max(step, kills[-1] + 1) if kills else step  # the restarted group must have trained first
         while time.time() < deadline and proc.poll() is None and _latest(out) < step:
             time.sleep(0.02)
         workers = [p for p in _workers(proc.pid) if p not in killed]
@@ -94,15 +121,7 @@ def test_fsdp_kill9_three_times_then_resume_is_bit_identical(fsdp_run, tmp_path)
         os.kill(workers[-1], signal.SIGKILL)
         killed.add(workers[-1])
         kills.append(_latest(out))
-        while time.time() < deadline and not [p for p in _workers(proc.pid) if p not in killed]:
-            time.sleep(0.02)  # wait for the restarted group
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err[-3000:]
-    assert len(kills) == 3 and kills[-1] < STEPS, kills
-    a, b = final_weights(fsdp_run), final_weights(out)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    steps = [json.loads(line)["step"] for line in open(out / "metrics.jsonl")]
-    assert steps == list(range(1, STEPS + 1))
+    return kills
 
 
 def test_dcp_write_killed_midway_keeps_previous_checkpoint(tmp_path, monkeypatch):
