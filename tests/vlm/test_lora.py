@@ -1,5 +1,5 @@
 """LoRA (peft) for the VLM's LLM: only adapters + compressor + projector train, checkpoints hold the adapters,
-readers rebuild them, merging them answers the same; --fsdp with --lora under torchrun equals one process."""
+readers rebuild them, merging them answers the same; a 2-process --fsdp VLM equals one process."""
 import json
 import os
 import subprocess
@@ -59,11 +59,12 @@ def test_lora_on_a_frozen_llm_is_refused(tmp_path, capsys):
     assert "LLM is frozen" in capsys.readouterr().err
 
 
-def test_fsdp_lora_two_processes_equal_one_process(tmp_path):
+def test_fsdp_vlm_two_processes_equal_one_process(tmp_path):
+    full = COMMON[:-4] + ["--lr", "1e-3"]  # the whole LLM trains (sharded per decoder layer), encoder frozen
     one, two = str(tmp_path / "one"), str(tmp_path / "two")
-    assert main(COMMON + ["--batch-size", "2", "--accum-freq", "2", "--out", one]) == 0
+    assert main(full + ["--batch-size", "2", "--accum-freq", "2", "--out", one]) == 0
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                           f"--master_port={free_port()}", "-m", "leanvl.cli", *COMMON, "--batch-size", "2", "--fsdp",
+                           f"--master_port={free_port()}", "-m", "leanvl.cli", *full, "--batch-size", "2", "--fsdp",
                            "--out", two], capture_output=True, text=True, env=ENV, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert os.path.isdir(os.path.join(checkpoint_dirs(two)[-1], "shards"))
