@@ -114,7 +114,9 @@ def load_run(run_dir: str, device: str = "cpu") -> tuple[nn.Module, PretrainConf
     if not found:
         raise LeanvlError(f"--ckpt {run_dir}: the run has no valid checkpoint")
     task = build_task(cfg)
-    missing, unexpected = load_weights(task, os.path.join(found, "model.safetensors"))
+    from leanvl.train.dcp import weights_path
+
+    missing, unexpected = load_weights(task, weights_path(found))  # single file or FSDP shards
     if missing or unexpected:
         raise LeanvlError(f"--ckpt {run_dir}: checkpoint does not match its config")
     return task.to(torch.device(device)).eval(), cfg

@@ -45,6 +45,7 @@ class TrainConfig:
     extra: dict[str, Any] = opt(factory=dict, help="objective-specific settings saved with the run")
     eval_every: int = opt(0, "run the in-loop evaluation every N steps and after the last (0 = off)")
     log_sample_keys: bool = opt(False, "write RUN/samples.jsonl: the keys of every sample each step consumed")
+    fsdp: bool = opt(False, "shard params, grads and optimizer state per block (FSDP2); DCP checkpoints")
 
     def validate(self) -> "TrainConfig":
         """Raise LeanvlError naming the first bad value."""

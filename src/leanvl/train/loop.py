@@ -18,7 +18,11 @@ from torch import nn
 
 from leanvl.errors import LeanvlError
 from leanvl.train import distributed as dist
+from leanvl.train import fsdp
 from leanvl.train.checkpoint import load_checkpoint, remove_leftovers, resolve_resume, save_checkpoint
+from leanvl.train.dcp import check_format, load_sharded, save_sharded
+from leanvl.train.identity import check_same_run
+from leanvl.train.memory import memory_plan
 from leanvl.train.config import TrainConfig
 from leanvl.train.evaluate import Evaluator, eval_due, run_evaluator
 from leanvl.train.optim import lr_at, make_optimizer, set_lr
@@ -45,18 +49,20 @@ class TrainResult:
     data: dict[str, Any] = field(default_factory=dict)
     run_dir: str = ""
     nonfinite_skipped: int = 0
+    memory_plan: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_device(name: str) -> torch.device:
     """`auto` picks CUDA when available; an unavailable device is a user error."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return dist.local_cuda_device() if torch.cuda.is_available() else torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise LeanvlError(f"--device {name}: CUDA is not available on this machine")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError:
         raise LeanvlError(f"--device: unknown device '{name}'") from None
+    return dist.local_cuda_device(device.index) if device.type == "cuda" else device
 
 
 def seed_everything(seed: int) -> None:
@@ -99,13 +105,15 @@ class Trainer:
         self.batches = batches
         self.task = task.to(self.device)
         self.master: MasterWeights | None = None
-        if cfg.precision == "bf16_master":  # trainable weights get fp32 masters (before rounding); frozen ones don't
+        if cfg.fsdp:  # FSDP2 owns precision (MixedPrecisionPolicy) and gradient reduction
+            fsdp.shard_task(self.task, cfg.precision, self.device)
+        elif cfg.precision == "bf16_master":  # trainable weights get fp32 masters (before rounding); frozen ones don't
             self.master = MasterWeights([p for p in self.task.parameters() if p.requires_grad])
-        if cfg.precision in ("bf16", "bf16_master"):
+        if cfg.precision in ("bf16", "bf16_master") and not cfg.fsdp:
             to_bf16(self.task)
         apply_task_options(task, grad_checkpointing=cfg.grad_checkpointing)
         self.model: nn.Module = self.task
-        if self.world > 1:
+        if self.world > 1 and not cfg.fsdp:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(self.task, device_ids=ids)
         self.params = [p for p in self.task.parameters() if p.requires_grad]
@@ -120,6 +128,7 @@ class Trainer:
 
         self.data_stats = DataStats(max_bad_fraction=cfg.max_bad_fraction)
         self.speed = Speedometer(self.device, cfg.precision)
+        self.memory_plan = memory_plan(self.task, cfg, self.world, self.main)
 
     # ----- setup -------------------------------------------------------------------------------------------------
     def restore(self) -> None:
@@ -127,8 +136,12 @@ class Trainer:
         path = resolve_resume(self.cfg.resume, self.cfg.out)
         if path is None:
             return
-        with self.checkpoint_weights():
-            state = load_checkpoint(path, self.task, self.optimizer)
+        check_format(path, self.cfg.fsdp)
+        if self.cfg.fsdp:
+            state = load_sharded(path, self.task, self.optimizer)
+        else:
+            with self.checkpoint_weights():
+                state = load_checkpoint(path, self.task, self.optimizer)
         try:
             self.step = int(state["step"])
             self.samples = restored_position(state, self.cfg.batch_size)
@@ -187,7 +200,7 @@ class Trainer:
         if self.master:
             self.master.grads_up()
         clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
-        norm = torch.nn.utils.clip_grad_norm_(self.params, clip)
+        norm = fsdp.local_value(torch.nn.utils.clip_grad_norm_(self.params, clip))
         finite = math.isfinite(logs.get("loss", float("nan"))) and bool(torch.isfinite(norm))
         if self.world > 1:  # every rank must take the same decision
             flag = dist.all_reduce_sum(torch.tensor([0.0 if finite else 1.0], device=self.device))
@@ -217,9 +230,11 @@ class Trainer:
 
     # ----- the run -----------------------------------------------------------------------------------------------
     def save(self) -> None:
-        if self.main:
-            extra = {"samples": self.samples, "nonfinite_skipped": self.nonfinite_skipped,
-                     "data_stats": self.data_stats.as_dict(), "world_size": self.world}
+        extra = {"samples": self.samples, "nonfinite_skipped": self.nonfinite_skipped,
+                 "data_stats": self.data_stats.as_dict(), "world_size": self.world}
+        if self.cfg.fsdp:  # collective: every rank writes its shards
+            save_sharded(self.cfg.out, self.step, self.task, self.optimizer, extra, self.cfg.keep)
+        elif self.main:
             with self.checkpoint_weights():
                 save_checkpoint(self.cfg.out, self.step, self.task, self.optimizer, extra, self.cfg.keep)
         dist.barrier()
@@ -278,7 +293,7 @@ class Trainer:
         mem, kind = peak_memory(self.device)
         return TrainResult(step=self.step, wall_s=self.speed.wall_s(), images_per_s=self.speed.overall_rate(),
                            peak_memory_mb=mem, peak_memory_kind=kind, last=logs, data=self.data_stats.as_dict(),
-                           run_dir=cfg.out, nonfinite_skipped=self.nonfinite_skipped)
+                           run_dir=cfg.out, nonfinite_skipped=self.nonfinite_skipped, memory_plan=self.memory_plan)
 
 
 def train(task: nn.Module, batches: Batches, cfg: TrainConfig, evaluator: Evaluator | None = None,
@@ -292,9 +307,11 @@ def train(task: nn.Module, batches: Batches, cfg: TrainConfig, evaluator: Evalua
     seed_everything(cfg.seed)
     cfg.validate()
     dist.init(resolve_device(cfg.device))
-    check_run_dir(cfg)  # every rank looks before rank 0 writes
-    lock = RunLock(cfg.out).acquire() if dist.is_main() else None
+    lock = None
     try:
+        check_run_dir(cfg)  # every rank looks before rank 0 writes
+        check_same_run(cfg)
+        lock = RunLock(cfg.out).acquire() if dist.is_main() else None
         dist.barrier()
         trainer = Trainer(task, batches, cfg, evaluator)
         trainer.restore()  # reads only: a failed resume leaves the run as it was
@@ -312,3 +329,4 @@ def train(task: nn.Module, batches: Batches, cfg: TrainConfig, evaluator: Evalua
     finally:
         if lock is not None:
             lock.release()
+        dist.shutdown()  # the process group ends with the run, also on error

@@ -65,10 +65,10 @@ class MasterWeights:
             self.copy_down()
 
 
-def to_bf16(module: nn.Module) -> None:
-    """Cast every parameter and float32 buffer (e.g. BatchNorm running statistics) to bf16, in place; float64
-    buffers (exact counters such as SuperClass's IDF document frequencies) keep their precision."""
-    for p in module.parameters():
+def to_bf16(module: nn.Module, params: bool = True) -> None:
+    """Cast every parameter (unless `params=False`) and float32 buffer (e.g. BatchNorm running statistics) to bf16,
+    in place; float64 buffers (exact counters such as SuperClass's IDF document frequencies) keep their precision."""
+    for p in module.parameters() if params else ():
         p.data = p.data.to(torch.bfloat16)
     for mod in module.modules():
         for name, buf in mod._buffers.items():

@@ -15,6 +15,8 @@ import torch
 from safetensors.torch import save_model
 
 from leanvl.errors import LeanvlError
+from leanvl.train.dcp import load_weights
+from leanvl.vlm.lora import restore_lora
 from leanvl.vlm.llm import llm_from_saved, load_llm, save_llm_spec
 from leanvl.vlm.model import VLM, VLMConfig, encoder_for
 
@@ -61,12 +63,15 @@ def _spec_from_dir(spec_dir: str) -> VLM:
         raw = json.load(f)
     cfg = VLMConfig(**raw)
     llm = llm_from_saved(os.path.join(spec_dir, "llm"), os.path.join(spec_dir, "tokenizer"))
-    return VLM(cfg, encoder_for(cfg), llm.model, llm.tokenizer)
+    model = VLM(cfg, encoder_for(cfg), llm.model, llm.tokenizer)
+    restore_lora(model)
+    return model
 
 
 def resolve_checkpoint(path: str) -> tuple[str, str]:
     """(spec dir, weights file) for a run dir, a step dir, or a saved VLM dir; LeanvlError when neither."""
     from leanvl.train.checkpoint import newest_valid, verify_manifest
+    from leanvl.train.dcp import is_sharded, weights_path
 
     if not os.path.isdir(path):
         raise LeanvlError(f"--ckpt {path}: no such directory")
@@ -76,13 +81,14 @@ def resolve_checkpoint(path: str) -> tuple[str, str]:
         found = newest_valid(path)
         if not found:
             raise LeanvlError(f"--ckpt {path}: the run has no valid checkpoint")
-        return os.path.join(path, SPEC_DIR), os.path.join(found, WEIGHTS)
+        return os.path.join(path, SPEC_DIR), weights_path(found)
     run = os.path.dirname(os.path.dirname(os.path.abspath(path)))
-    if os.path.isfile(os.path.join(path, WEIGHTS)) and os.path.isfile(os.path.join(run, SPEC_DIR, CONFIG)):
+    if (os.path.isfile(os.path.join(path, WEIGHTS)) or is_sharded(path)) and \
+            os.path.isfile(os.path.join(run, SPEC_DIR, CONFIG)):
         problem = verify_manifest(path)
         if problem:
             raise LeanvlError(f"--ckpt {path}: damaged checkpoint ({problem})")
-        return os.path.join(run, SPEC_DIR), os.path.join(path, WEIGHTS)
+        return os.path.join(run, SPEC_DIR), weights_path(path)
     raise LeanvlError(f"--ckpt {path}: not a VLM run, step or saved directory (no {CONFIG} found)")
 
 

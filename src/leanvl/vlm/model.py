@@ -41,6 +41,7 @@ class VLMConfig:
     feature_layer: int | None = None          # None: the encoder's final tokens; -2: second-to-last layer
     multi_layers: list[int] = field(default_factory=list)  # TokenPacker/QueCC keys (empty: single-level)
     encoder_config: dict[str, Any] = field(default_factory=dict)  # Encoder.config() for rebuilding
+    lora: dict[str, Any] = field(default_factory=dict)  # LoRA adapters on the LLM ({} = none; see leanvl.vlm.lora)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -36,6 +36,9 @@ class VLMTrainArgs:
     samples_per_epoch: int = opt(0, "virtual epoch length in samples (0 = one pass over the data)")
     data_cache: str = opt("", "node-local cache directory for remote shards ('' = ~/.cache/leanvl/shards)")
     data_cache_gb: float = opt(100.0, "size bound of --data-cache in GiB (least recently used shards are removed)")
+    lora: int = opt(0, "LoRA rank for the LLM (peft; 0 = off): base LLM frozen, adapters train")
+    lora_alpha: float = opt(0.0, "LoRA alpha (0 = 2 x rank)")
+    lora_targets: str = opt("", "comma list of LLM linear layers to adapt ('' = q,k,v,o,gate,up,down _proj)")
 
 
 def parse_layers(text: str) -> list[int]:
@@ -85,14 +88,20 @@ def _init_from(model: VLM, path: str) -> None:
 
 def run_train(args: VLMTrainArgs, tcfg: Any) -> Any:
     """Build the VLM, write its spec to RUN/vlm, and train it with `leanvl.train.loop.train`."""
+    from leanvl.train import distributed as dist
+    from leanvl.train.identity import check_same_run
     from leanvl.train.loop import seed_everything, train
-    from leanvl.train.run_dir import check_run_dir
+    from leanvl.train.run_dir import check_run_dir, write_json_atomic
     from leanvl.vlm.batches import open_vlm_source, vlm_batches
     from leanvl.vlm.io import SPEC_DIR, build_vlm, save_spec
+    from leanvl.vlm.lora import apply_lora, lora_spec, trainable_counts
 
     tcfg.validate()
     frozen = frozen_parts(args)
-    check_run_dir(tcfg)  # refuse an existing run before the VLM spec is written into it
+    lora = lora_spec(args.lora, args.lora_alpha, args.lora_targets)
+    tcfg.extra = {"vlm": asdict(args), "frozen": sorted(frozen)}
+    check_run_dir(tcfg)  # refuse an existing (or, resuming, a different) run before the VLM spec is written into it
+    check_same_run(tcfg)
     seed_everything(tcfg.seed)
     model = build_vlm(vlm_config(args), encoder_pretrained=args.encoder_weights or None, seed=tcfg.seed)
     from leanvl.data.mixture import data_options, open_data
@@ -102,14 +111,18 @@ def run_train(args: VLMTrainArgs, tcfg: Any) -> Any:
     if args.init:
         _init_from(model, args.init)
     model.set_frozen(frozen)
+    apply_lora(model, lora)
     evaluator = None
     if tcfg.eval_every:
         from leanvl.vlm.inloop import vlm_evaluator
 
         evaluator = vlm_evaluator(model, data=args.eval_data, limit=args.eval_limit, seed=tcfg.seed,
                                   batch_size=tcfg.batch_size, lmms_tasks=args.eval_lmms_tasks)
-    tcfg.extra = {"vlm": asdict(args), "frozen": sorted(frozen)}
     batches = vlm_batches(source, model.tokenizer, batch_size=tcfg.batch_size, image_size=model.cfg.image_size,
                           stage=args.stage, seed=tcfg.seed, num_workers=tcfg.num_workers)
-    return train(model, batches, tcfg, evaluator,
-                 before_run=lambda: save_spec(model, os.path.join(tcfg.out, SPEC_DIR)))
+    counts = trainable_counts(model)  # before FSDP turns the parameters into shards
+    result = train(model, batches, tcfg, evaluator,
+                   before_run=lambda: save_spec(model, os.path.join(tcfg.out, SPEC_DIR)))
+    if dist.is_main():
+        write_json_atomic(os.path.join(tcfg.out, "result.json"), {**asdict(result), "trainable": counts})
+    return result
