@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from leanvl.data.remote import ShardCache, ShardUnreadable, expand_urls
 from leanvl.data.sample import Sample, SkipSample
-from leanvl.data.sources import CAPTION_EXT, IMAGE_EXTS, Source, caption_text, decode_image
+from leanvl.data.source_base import CAPTION_EXT, IMAGE_EXTS, Source, caption_text, decode_image
 from leanvl.data.tar_index import TRUNCATED, index_tar, read_sample
 from leanvl.errors import LeanvlError
 

@@ -29,63 +29,11 @@ from PIL import Image
 from leanvl.data import synthetic
 from leanvl.data.sample import Sample, SkipSample
 from leanvl.data.remote import expand_urls as expand_shards  # noqa: F401 (the shard-pattern expansion)
+from leanvl.data.source_base import CAPTION_EXT, IMAGE_EXTS, Source, caption_text, decode_image  # noqa: F401
 from leanvl.errors import DataError, LeanvlError
 
-IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
-CAPTION_EXT = "txt"
 IMAGE_COLUMNS = ("filepath", "image", "image_path", "img", "path", "file", "filename", "file_name")
 CAPTION_COLUMNS = ("caption", "title", "text", "captions", "description", "alt", "alt_text")
-
-
-class Source(abc.ABC):
-    """Base class: subclasses define `raw(epoch)` and `decode(raw)`; `epoch_size(epoch)` may return None."""
-
-    image_size: int = synthetic.DEFAULT_SIZE
-
-    @abc.abstractmethod
-    def raw(self, epoch: int) -> Iterator[Any]:
-        """Cheap, undecoded items of `epoch` in a deterministic order."""
-
-    @abc.abstractmethod
-    def decode(self, raw: Any) -> Sample:
-        """The Sample of a raw item; SkipSample(reason) for a bad one."""
-
-    def epoch_size(self, epoch: int) -> int | None:
-        """Number of raw items in `epoch` when known without reading it, else None."""
-        return None
-
-    def at(self, r: int) -> Any:
-        """The raw item at raw index `r` of the epoch concatenation (random access; needs a known epoch size)."""
-        size = self.epoch_size(r)
-        if size is None:
-            raise DataError(f"data source {self} has no random access (unknown epoch size)")
-        epoch, pos = divmod(r, size)
-        cached = getattr(self, "_at_cache", None)
-        if cached is None or cached[0] != epoch:
-            cached = self._at_cache = (epoch, list(self.raw(epoch)))
-        if not cached[1]:
-            raise DataError(f"data source {self} yielded no items")
-        return cached[1][pos]
-
-    def caption(self, raw: Any) -> str:
-        """Only the caption of a raw item (sources override this to skip the image); SkipSample when unusable."""
-        return self.decode(raw).caption
-
-    def stream(self, start: int = 0) -> Iterator[tuple[int, Any]]:
-        """(raw index, raw item) pairs of the endless epoch concatenation, from raw index `start` on."""
-        base = 0
-        for epoch in itertools.count():
-            size = self.epoch_size(epoch)
-            if size is not None and base + size <= start:
-                base += size
-                continue
-            n = 0
-            for n, item in enumerate(self.raw(epoch), start=1):
-                if base + n - 1 >= start:
-                    yield base + n - 1, item
-            if n == 0:
-                raise DataError(f"data source {self} yielded no items")
-            base += n
 
 
 class SyntheticSource(Source):
@@ -130,27 +78,6 @@ class SyntheticSource(Source):
         image, caption, attrs = synthetic.scene_for_index(self.seed, self.split, raw, size=self.image_size,
                                                           word_fraction=self.word_fraction)
         return Sample(synthetic.synthetic_key(self.seed, self.split, raw), image, caption, attrs)
-
-
-def decode_image(data: bytes | None, path: str | None = None) -> Image.Image:
-    """Decode image bytes (or a file) fully into RGB; SkipSample('undecodable_image') on any decoder error."""
-    try:
-        with Image.open(io.BytesIO(data) if path is None else path) as img:
-            img.load()
-            return img.convert("RGB")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise SkipSample("undecodable_image", str(exc)) from None
-
-
-def caption_text(text: str | bytes | None) -> str:
-    if text is None:
-        raise SkipSample("missing_caption")
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
-    text = text.strip()
-    if not text:
-        raise SkipSample("empty_caption")
-    return text
 
 
 def _pick_column(header: list[str], wanted: str | None, candidates: tuple[str, ...], what: str, path: str) -> str:
