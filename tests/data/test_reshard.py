@@ -9,7 +9,9 @@ import webdataset as wds
 from PIL import Image
 
 from leanvl.cli import main
-from leanvl.data.sources import open_source, read_tar
+import webdataset as wds
+
+from leanvl.data.sources import open_source
 
 
 def _jpeg(w: int, h: int, seed: int) -> bytes:
@@ -41,7 +43,7 @@ def test_reshard_round_trips_keys_captions_and_limits_side(big_shards, tmp_path,
                  "--shard-size", "2"]) == 0
     printed = capsys.readouterr().out
     assert "wrote 5 samples in 3 shard(s)" in printed and "undecodable_image 1" in printed
-    got = [r for p in sorted(os.listdir(out)) for r in read_tar(str(out / p))]
+    got = [r for p in sorted(os.listdir(out)) for r in wds.WebDataset(str(out / p), shardshuffle=False)]
     assert [os.path.basename(r["__key__"]) for r in got] == [it["__key__"] for it in items]
     assert [r["txt"] for r in got] == [it["txt"] for it in items]
     assert [r["json"] for r in got] == [it["json"] for it in items]
@@ -64,7 +66,7 @@ def test_reshard_csv(tmp_path):
     (tmp_path / "d.csv").write_text("filepath,caption\na.png,a green thing\nb.png,tiny\nmissing.png,gone\n")
     out = tmp_path / "out"
     assert main(["data", "reshard", "--data", str(tmp_path / "d.csv"), "--out", str(out), "--max-side", "64"]) == 0
-    got = list(read_tar(str(out / "shard-000000.tar")))
+    got = list(wds.WebDataset(str(out / "shard-000000.tar"), shardshuffle=False))
     assert [(r["__key__"].split("/")[-1], r["txt"]) for r in got] == [("row000000000", b"a green thing"),
                                                                      ("row000000001", b"tiny")]
     assert Image.open(io.BytesIO(got[0]["jpg"])).size == (64, 32)

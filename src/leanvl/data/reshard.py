@@ -49,13 +49,21 @@ def resize_bytes(data: bytes, max_side: int, quality: int) -> tuple[bytes, bool]
 
 def _shard_items(source: Any, max_side: int, quality: int, skipped: Counter) -> Iterator[dict[str, Any]]:
     from leanvl.data.sample import SkipSample
-    from leanvl.data.sources import CAPTION_EXT, IMAGE_EXTS
-    from leanvl.data.sources import _caption as caption_text
+    from leanvl.data.source_base import CAPTION_EXT, IMAGE_EXTS, caption_text
+    from leanvl.data.tar_index import TRUNCATED, read_sample
 
-    for raw in source.raw(0):
+    def raws() -> Iterator[dict[str, Any]]:  # every sample in shard order, read through the node cache
+        for url, entries in zip(source.urls, source.index):
+            for entry in entries:
+                if TRUNCATED in entry or "members" not in entry:
+                    yield {"__key__": entry.get("key", url), TRUNCATED: entry.get(TRUNCATED, "unreadable shard")}
+                else:
+                    yield read_sample(source.cache.local(url), entry)
+
+    for raw in raws():
         try:
-            if "__truncated__" in raw:
-                raise SkipSample("truncated_tar", raw["__truncated__"])
+            if TRUNCATED in raw:
+                raise SkipSample("truncated_tar", raw[TRUNCATED])
             ext = next((e for e in IMAGE_EXTS if e in raw), None)
             if ext is None:
                 raise SkipSample("missing_image", raw["__key__"])
@@ -72,7 +80,7 @@ def _shard_items(source: Any, max_side: int, quality: int, skipped: Counter) -> 
 
 def _csv_items(source: Any, max_side: int, quality: int, skipped: Counter) -> Iterator[dict[str, Any]]:
     from leanvl.data.sample import SkipSample
-    from leanvl.data.sources import _caption as caption_text
+    from leanvl.data.source_base import caption_text
 
     for rel, caption, root, n in source.raw(0):
         try:
