@@ -16,6 +16,7 @@ from typing import Any, Iterator
 
 from leanvl.data.remote import ShardCache, ShardUnreadable, expand_urls
 from leanvl.data.sample import Sample, SkipSample
+from leanvl.errors import DataError
 from leanvl.data.source_base import CAPTION_EXT, IMAGE_EXTS, Source, caption_text, decode_image
 from leanvl.data.tar_index import TRUNCATED, index_tar, read_sample
 from leanvl.errors import LeanvlError
@@ -73,6 +74,8 @@ class ShardSource(Source):
         return self._blocks[(epoch, block)]
 
     def at(self, r: int) -> tuple[int, int]:
+        if self.total == 0:
+            raise DataError(f"data source {self} yielded no items")
         epoch, pos = divmod(r, self.total)
         order, starts = self._layout(epoch)
         block = bisect.bisect_right(starts, pos) - 1

@@ -40,6 +40,8 @@ class Source(abc.ABC):
         size = self.epoch_size(r)
         if size is None:
             raise DataError(f"data source {self} has no random access (unknown epoch size)")
+        if size == 0:
+            raise DataError(f"data source {self} yielded no items")
         epoch, pos = divmod(r, size)
         cached = getattr(self, "_at_cache", None)
         if cached is None or cached[0] != epoch:
@@ -57,6 +59,8 @@ class Source(abc.ABC):
         base = 0
         for epoch in itertools.count():
             size = self.epoch_size(epoch)
+            if size == 0:
+                raise DataError(f"data source {self} yielded no items")
             if size is not None and base + size <= start:
                 base += size
                 continue
