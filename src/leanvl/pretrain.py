@@ -13,7 +13,7 @@ from torch import nn
 from leanvl.errors import LeanvlError
 from leanvl.pretrain_config import PretrainConfig
 from leanvl.train import distributed as dist
-from leanvl.train.checkpoint import load_weights, newest_valid
+from leanvl.train.checkpoint import newest_valid
 from leanvl.train.config import TrainConfig
 from leanvl.train.loop import TrainResult, seed_everything, train
 from leanvl.train.run_dir import CONFIG, write_json_atomic
@@ -114,9 +114,9 @@ def load_run(run_dir: str, device: str = "cpu") -> tuple[nn.Module, PretrainConf
     if not found:
         raise LeanvlError(f"--ckpt {run_dir}: the run has no valid checkpoint")
     task = build_task(cfg)
-    from leanvl.train.dcp import weights_path
+    from leanvl.train.dcp import load_any_weights, weights_path
 
-    missing, unexpected = load_weights(task, weights_path(found))  # single file or FSDP shards
+    missing, unexpected = load_any_weights(task, weights_path(found))  # single file or FSDP shards
     if missing or unexpected:
         raise LeanvlError(f"--ckpt {run_dir}: checkpoint does not match its config")
     return task.to(torch.device(device)).eval(), cfg

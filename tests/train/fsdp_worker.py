@@ -33,11 +33,11 @@ def rank_batches(batch: int):
     """`batches(start)` of this rank: micro-batches rank, rank + world, ... of the one global stream."""
     from leanvl.train import distributed as dist
 
-    def batches(start: int):
-        rank, world, k = dist.rank(), dist.world_size(), start
+    def batches(start: int):  # start: samples consumed by all ranks (the trainer's position)
+        rank, world, g = dist.rank(), dist.world_size(), start // batch  # g: global micro-batches consumed
         while True:
-            yield next(fake_batches(batch)(rank + k * world))
-            k += 1
+            yield next(fake_batches(batch)((g + rank) * batch))
+            g += world
 
     return batches
 
@@ -45,7 +45,11 @@ def rank_batches(batch: int):
 def make_block_task(dropout: bool = False) -> SuperClass:
     """With dropout, exact resume needs every rank's RNG state back; without, 2 ranks can equal 1 process."""
     torch.manual_seed(0)
-    return SuperClass(BlockEncoder(dropout=0.2 if dropout else 0.0), vocab_size=V, idf="online")
+    from leanvl.train import distributed as dist
+
+    reduce = dist.all_reduce_sum if dist.world_size() > 1 else None  # IDF counts summed over ranks
+    return SuperClass(BlockEncoder(dropout=0.2 if dropout else 0.0), vocab_size=V, idf="online",
+                      reduce_counts=reduce)
 
 
 def config(out: str, steps: int, batch: int, fsdp: bool, resume: bool) -> TrainConfig:

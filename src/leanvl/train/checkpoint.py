@@ -245,10 +245,6 @@ def load_weights(model: torch.nn.Module, path: str) -> tuple[list[str], list[str
     """safetensors `load_model(strict=False)` with every damaged-file error as one LeanvlError line; returns
     (missing, unexpected) keys for the caller to judge."""
     try:
-        if os.path.isdir(path):  # an FSDP checkpoint's shards folder
-            from leanvl.train.dcp import load_weights as load_shards
-
-            return load_shards(path, model)
         return load_model(model, path, strict=False)
     except (RuntimeError, AssertionError) as exc:
         raise LeanvlError(f"{path}: weights do not fit this model ({str(exc).splitlines()[0][:160]})") from None

@@ -179,3 +179,16 @@ def load_weights(path: str, model: nn.Module) -> tuple[list[str], list[str]]:
     dcp.load({"model": target}, storage_reader=HuggingFaceStorageReader(path), no_dist=True)
     model.load_state_dict(target, strict=False)
     return sorted(set(own) - saved), sorted(saved - set(own))
+
+
+def load_any_weights(model: nn.Module, path: str) -> tuple[list[str], list[str]]:
+    """`load_weights` (a safetensors file or FSDP shards) with a damaged or unfitting file as one LeanvlError line."""
+    if not os.path.isdir(path):
+        from leanvl.train.checkpoint import load_weights as load_file_weights
+
+        return load_file_weights(model, path)
+    try:
+        return load_weights(path, model)
+    except Exception as exc:  # noqa: BLE001  (DCP/safetensors errors on a damaged shards folder)
+        raise LeanvlError(f"{path}: unreadable or unfitting sharded weights ({str(exc).splitlines()[0][:160]})") \
+            from None

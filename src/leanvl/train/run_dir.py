@@ -55,7 +55,8 @@ def check_run_dir(cfg: Any) -> None:
 
 
 class RunLock:
-    """An OS advisory lock (flock) on RUN/.lock held for a run's life by the one process that writes the run.
+    """An OS advisory lock (a POSIX record lock, lockf) on RUN/.lock held for a run's life by the process that writes
+    the run. Unlike flock it is not inherited by forked DataLoader workers, so a killed trainer frees it at once.
 
     The kernel drops it when that process dies, so a lock file left by a killed run never blocks; the pid and host
     written into it only name the holder in the error a second writer gets."""
@@ -68,7 +69,7 @@ class RunLock:
         ensure_writable_dir(os.path.dirname(self.path) or ".")
         f = open(self.path, "a+")
         try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.lockf(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             f.seek(0)
             holder = f.read().strip() or "another process"
@@ -84,7 +85,7 @@ class RunLock:
 
     def release(self) -> None:
         if self._file is not None:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            fcntl.lockf(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None
 

@@ -15,7 +15,6 @@ import torch
 from safetensors.torch import save_model
 
 from leanvl.errors import LeanvlError
-from leanvl.train.dcp import load_weights
 from leanvl.vlm.lora import restore_lora
 from leanvl.vlm.llm import llm_from_saved, load_llm, save_llm_spec
 from leanvl.vlm.model import VLM, VLMConfig, encoder_for
@@ -95,10 +94,10 @@ def resolve_checkpoint(path: str) -> tuple[str, str]:
 def load_vlm(path: str, device: str | torch.device = "cpu") -> VLM:
     """Rebuild a trained VLM for inference (eval mode) from `path` (see module docstring)."""
     spec_dir, weights = resolve_checkpoint(path)
-    from leanvl.train.checkpoint import load_weights
+    from leanvl.train.dcp import load_any_weights
 
     model = _spec_from_dir(spec_dir)
-    missing, unexpected = load_weights(model, weights)
+    missing, unexpected = load_any_weights(model, weights)
     missing = [k for k in missing if not _is_tied(model, k)]
     if missing or unexpected:
         raise LeanvlError(f"{weights}: weights do not match the saved VLM (missing {len(missing)}, "

@@ -75,11 +75,11 @@ def vlm_config(args: VLMTrainArgs) -> VLMConfig:
 
 
 def _init_from(model: VLM, path: str) -> None:
-    from leanvl.train.checkpoint import load_weights
+    from leanvl.train.dcp import load_any_weights
     from leanvl.vlm.io import _is_tied, resolve_checkpoint
 
     _, weights = resolve_checkpoint(path)
-    missing, unexpected = load_weights(model, weights)
+    missing, unexpected = load_any_weights(model, weights)
     missing = [k for k in missing if not _is_tied(model, k)]
     if missing or unexpected:
         raise LeanvlError(f"--init {path}: weights do not fit this VLM (missing {len(missing)} keys, e.g. "

@@ -14,6 +14,8 @@ from leanvl.errors import LeanvlError
 # leanvl module -> flat file name in the export (the closure of what modeling/processing_leanvl.py import)
 VENDORED = {
     "leanvl.errors": "leanvl_errors",
+    "leanvl.registry": "leanvl_registry",
+    "leanvl.models.weights": "leanvl_weights",
     "leanvl.data.transforms": "leanvl_transforms",
     "leanvl.models.convnet": "leanvl_convnet",
     "leanvl.models.encoders": "leanvl_encoders",
