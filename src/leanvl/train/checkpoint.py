@@ -178,7 +178,13 @@ def save_checkpoint(run_dir: str, step: int, model: torch.nn.Module, optimizer: 
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise _write_error(exc, root, model, optimizer) from None
-    if os.path.exists(final):  # re-saving the same step (e.g. after a resume): replace the old copy last
+    return commit_checkpoint(tmp, final, run_dir, keep)
+
+
+def commit_checkpoint(tmp: str, final: str, run_dir: str, keep: int) -> str:
+    """Rename a fully written temp checkpoint into place (a re-saved step replaces its old copy last), then delete
+    all but the newest `keep` checkpoints; returns `final`. Shared by single-file and sharded checkpoints."""
+    if os.path.exists(final):
         old = final + f".old-{os.getpid()}"
         os.replace(final, old)
         os.replace(tmp, final)

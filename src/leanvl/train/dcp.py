@@ -22,7 +22,7 @@ from torch import nn
 
 from leanvl.errors import LeanvlError
 from leanvl.train import distributed as dist
-from leanvl.train.checkpoint import CKPT_DIR, _rng_state, _set_rng_state, checkpoint_dirs
+from leanvl.train.checkpoint import CKPT_DIR, _rng_state, _set_rng_state, checkpoint_dirs, commit_checkpoint
 
 SHARDS = "shards"
 RNG = "rng"
@@ -50,17 +50,6 @@ def _write_rng(folder: str, rank: int) -> None:
         json.dump(meta, f)
 
 
-def _commit(tmp: str, final: str) -> None:
-    if os.path.exists(final):  # re-saving the same step (after a resume): swap, then drop the old copy
-        old = final + ".old"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
-
-
 def save_sharded(run_dir: str, step: int, model: nn.Module, optimizer: torch.optim.Optimizer,
                  extra: dict[str, Any], keep: int) -> str:
     """Collective: every rank writes its shards of checkpoint `step`; rank 0 commits it and prunes to `keep`."""
@@ -85,9 +74,7 @@ def save_sharded(run_dir: str, step: int, model: nn.Module, optimizer: torch.opt
             json.dump(meta, f)
             f.flush()
             os.fsync(f.fileno())
-        _commit(tmp, final)
-        for stale in checkpoint_dirs(run_dir)[:-keep]:
-            shutil.rmtree(stale, ignore_errors=True)
+        commit_checkpoint(tmp, final, run_dir, keep)
     dist.barrier()
     return final
 
