@@ -22,7 +22,7 @@ from torch import nn
 
 from leanvl.errors import LeanvlError
 from leanvl.train import distributed as dist
-from leanvl.train.checkpoint import CKPT_DIR, _rng_state, _set_rng_state, checkpoint_dirs, commit_checkpoint
+from leanvl.train.checkpoint import CKPT_DIR, _rng_state, _set_rng_state, commit_checkpoint
 
 SHARDS = "shards"
 RNG = "rng"
