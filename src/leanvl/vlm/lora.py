@@ -61,17 +61,20 @@ def restore_lora(model: Any) -> None:
         inject_lora(model.llm, model.cfg.lora)
 
 
-def merge_lora(model: Any) -> Any:
-    """Fold every adapter into its base weight (W += B A x alpha/r) and drop the adapters: a plain LLM again,
-    `model.cfg.lora` cleared. Returns `model`."""
+def lora_layers(module: nn.Module) -> list[tuple[nn.Module, str, nn.Module]]:
+    """(parent, attribute, layer) of every peft LoRA layer inside `module`."""
     from peft.tuners.lora import LoraLayer
 
-    swaps = []
-    for name, mod in model.llm.named_modules():
-        for child_name, child in mod.named_children():
-            if isinstance(child, LoraLayer):
-                swaps.append((mod, child_name, child))
-    for parent, child_name, layer in swaps:
+    return [(parent, name, child) for parent in module.modules() for name, child in parent.named_children()
+            if isinstance(child, LoraLayer)]
+
+
+def merge_lora(model: Any) -> Any:
+    """Fold every adapter into its base weight (W += B A x alpha/r) and drop the adapters: a plain LLM again
+    (a `PeftModel` wrapper is unloaded too), `model.cfg.lora` cleared. Returns `model`."""
+    if hasattr(model.llm, "merge_and_unload"):
+        model.llm = model.llm.merge_and_unload()
+    for parent, child_name, layer in lora_layers(model.llm):
         layer.merge()
         setattr(parent, child_name, layer.get_base_layer())
     model.cfg.lora = {}

@@ -1,5 +1,7 @@
 """`leanvl vlm export` -> transformers AutoModelForCausalLM/AutoProcessor (trust_remote_code, leanvl not importable)
 gives the same greedy answers as leanvl's own generate / `vlm ask`."""
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -12,7 +14,7 @@ from leanvl.cli import main
 from leanvl.errors import LeanvlError
 from leanvl.vlm.batches import image_transform
 from leanvl.vlm.generate import generate, greedy_decode, prefill, stop_ids
-from leanvl.vlm.hf.export import export_model, run_export
+from leanvl.vlm.hf.export import run_export
 from leanvl.vlm.io import load_vlm, save_vlm
 from tests.vlm.helpers import make_vlm
 
@@ -84,11 +86,34 @@ def _hf_answers(dirs, paths, tmp_path):
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def _lora_run(tmp, init: str) -> str:
+    """A real LoRA run: `vlm train --lora 4` for 2 steps on top of the lively avgpool VLM (so answers are
+    non-empty)."""
+    run = str(tmp / "lora-run")
+    assert main(["vlm", "train", "--llm", "tiny", "--compressor", "avgpool", "--tokens", "4", "--steps", "2",
+                 "--batch-size", "4", "--no-progress", "--seed", "1", "--freeze", "encoder", "--lora", "4",
+                 "--lr", "1e-2", "--init", init, "--out", run]) == 0
+    return run
+
+
+def _cli(argv: list[str]) -> tuple[int, str, str]:
+    """`leanvl ARGV` in-process: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(argv)
+    return rc, out.getvalue(), err.getvalue()
+
+
+def _ask(ckpt: str, paths) -> list[str]:
+    """`leanvl vlm ask` answers, one question per call (as a user runs it)."""
+    return [_cli(["vlm", "ask", "--ckpt", ckpt, "--image", p, "--max-new-tokens", "6", q])[1].strip()
+            for q, p in zip(QUESTIONS, paths)]
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """Exports for none/avgpool/quecc (via the CLI) and a merged-LoRA model, all loaded in ONE fresh interpreter."""
-    import peft
-
+    """Exports for none/avgpool/quecc and a `vlm train --lora 4` run merged with --merge-lora (all via the CLI),
+    all loaded in ONE fresh interpreter."""
     tmp = tmp_path_factory.mktemp("export")
     paths, dirs, expected = _images(tmp), {}, {}
     for comp, tokens in CASES.items():
@@ -96,19 +121,15 @@ def exported(tmp_path_factory):
         expected[comp] = _reference(load_vlm(saved), paths)
         dirs[comp] = str(tmp / f"hf-{comp}")
         assert main(["vlm", "export", "--ckpt", saved, "--out", dirs[comp]]) == 0
-    lora = _lively(make_vlm("avgpool", 4)).eval()
-    lora.llm = peft.get_peft_model(lora.llm, peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
-    for n, p in lora.named_parameters():
-        if "lora_B" in n:
-            torch.nn.init.normal_(p, std=0.5)  # LoRA B starts at zero: make the adapter change the answers
-    expected["lora"] = _reference(lora, paths)
-    assert expected["lora"] != expected["avgpool"]  # the adapter matters
-    with pytest.raises(LeanvlError, match="--merge-lora"):
-        export_model(lora, str(tmp / "refused"))
-    assert not os.path.exists(tmp / "refused")
-    info = export_model(lora, str(tmp / "hf-lora"), merge=True)
-    assert info["merged_lora_layers"] == 4
+    run = _lora_run(tmp, str(tmp / "vlm-avgpool"))
+    expected["lora"] = {**_reference(load_vlm(run), paths), "ask": _ask(run, paths)}
+    assert expected["lora"]["answers"] != expected["avgpool"]["answers"]  # the trained adapters matter
+    rc, _, err = _cli(["vlm", "export", "--ckpt", run, "--out", str(tmp / "refused")])
+    assert rc == 2 and "--merge-lora" in err and not os.path.exists(tmp / "refused")
     dirs["lora"] = str(tmp / "hf-lora")
+    rc, out, _ = _cli(["vlm", "export", "--ckpt", run, "--out", dirs["lora"], "--merge-lora"])
+    assert rc == 0 and json.loads(out)["merged_lora_layers"] == 14  # 7 targets x 2 decoder layers
+    assert json.load(open(os.path.join(dirs["lora"], "config.json")))["vlm"]["lora"] == {}
     return tmp, paths, dirs, expected, _hf_answers(dirs, paths, tmp)
 
 
@@ -128,9 +149,21 @@ def test_export_loads_without_leanvl_and_matches_greedy_answers(exported, capsys
     assert got["image_text_to_text"] == "LeanvlForConditionalGeneration"
 
 
-def test_merge_lora_folds_adapters_and_keeps_answers(exported):
+def test_merge_lora_export_of_a_trained_lora_run_answers_like_vlm_ask(exported):
     _, _, _, expected, got = exported
-    assert got["lora"]["answers"] == expected["lora"]["answers"] and got["lora"]["ids"] == expected["lora"]["ids"]
+    assert got["lora"]["answers"] == expected["lora"]["ask"] == expected["lora"]["answers"]
+    assert got["lora"]["ids"] == expected["lora"]["ids"] and all(len(a) > 0 for a in expected["lora"]["ask"])
+
+
+def test_merge_lora_unloads_a_peft_model_wrapper():
+    import peft
+
+    from leanvl.vlm.hf.export import merge_lora
+
+    model = make_vlm("avgpool", 4)
+    plain = set(model.state_dict())
+    model.llm = peft.get_peft_model(model.llm, peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    assert merge_lora(model) == 4 and set(model.state_dict()) == plain and model.cfg.lora == {}
 
 
 def test_export_refuses_bad_input(tmp_path):

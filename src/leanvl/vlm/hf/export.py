@@ -26,28 +26,24 @@ AUTO_MAP = {"AutoConfig": "configuration_leanvl.LeanvlConfig",
             "AutoProcessor": "processing_leanvl.LeanvlProcessor"}
 
 
-def _lora_layers(module: nn.Module) -> list[tuple[nn.Module, str, nn.Module]]:
-    """(parent, attribute, layer) of every peft LoRA layer inside `module`."""
-    found = []
-    for parent in module.modules():
-        for name, child in parent.named_children():
-            if hasattr(child, "lora_A") and hasattr(child, "get_base_layer"):
-                found.append((parent, name, child))
-    return found
+def _lora_layers(model: Any) -> list:
+    """The VLM's peft LoRA layers ([] without peft installed: then there can be none)."""
+    try:
+        from leanvl.vlm.lora import lora_layers
+        return lora_layers(model)
+    except ImportError:
+        return []
 
 
 def merge_lora(model: Any) -> int:
-    """Merge peft LoRA adapters into the VLM's weights in place (PeftModel.merge_and_unload, or layer-wise merge
-    for adapters injected without a PeftModel wrapper); returns how many LoRA layers were merged."""
-    layers = _lora_layers(model)
-    if not layers:
-        return 0
-    if hasattr(model.llm, "merge_and_unload"):
-        model.llm = model.llm.merge_and_unload()
-    for parent, name, layer in _lora_layers(model):
-        layer.merge()
-        setattr(parent, name, layer.get_base_layer())
-    return len(layers)
+    """Merge the VLM's LoRA adapters into its weights in place (`leanvl.vlm.lora.merge_lora`, which also clears
+    `cfg.lora` so the exported config describes a plain LLM); returns how many LoRA layers were merged."""
+    from leanvl.vlm.lora import merge_lora as merge
+
+    count = len(_lora_layers(model))
+    if count:
+        merge(model)
+    return count
 
 
 def hf_config(model: Any) -> dict[str, Any]:
