@@ -7,7 +7,7 @@ import pytest
 from leanvl.cli import main
 from leanvl.errors import DataError
 from leanvl.scaling.io import ScalingData, load_results_csv, reference_path
-from leanvl.scaling.law import fit_law
+from leanvl.scaling.law import _percentile_ci, bootstrap, cluster_bootstrap, design, fit_law, fit_theta
 
 
 TRUE = {"A": 0.5, "alpha": 0.3, "beta": 0.1, "D": 0.15}
@@ -57,15 +57,50 @@ def test_huber_recovers_parameters_and_resists_an_outlier(grid, seed):
     assert miss(huber) < 0.04 and huber.options["huber_delta"] == 1e-3
 
 
-def test_cluster_bootstraps_are_wider_than_residual_on_the_reference():
+@pytest.fixture(scope="module", name="reference_draws")
+def reference_draws_fixture():
+    """Bootstrap parameter draws on the paper's table, one fit shared by every method (cluster ones exact)."""
     data = load_results_csv(reference_path("reasoning"))["all"]
-    width = {}
-    for method in ("residual", "cluster", "wild-cluster"):
-        fit = fit_law(data, n_boot=120, cv=False, resample=method)
-        assert fit.bootstrap["method"] == method
-        width[method] = {k: hi - lo for k, (lo, hi) in fit.ci.items()}
-    assert width["cluster"]["beta"] > 1.3 * width["residual"]["beta"]
-    assert all(width["wild-cluster"][k] > 1.2 * width["residual"][k] for k in ("A", "alpha", "beta", "D"))
+    ln_n, ln_t = design(data, "paper")
+    theta, _ = fit_theta(ln_n, ln_t, data.y)
+    draws = {m: bootstrap(ln_n, ln_t, data.y, theta, n, 0, groups=data.n, method=m)
+             for m, n in (("residual", 300), ("cluster", 256), ("wild-cluster", 150))}
+    draws["pairs-cluster"] = cluster_bootstrap(ln_n, ln_t, data.y, theta, data.n, 256, 0)
+    return {m: d[0] for m, d in draws.items()}, {m: d[2] for m, d in draws.items()}
+
+
+def _widths(thetas) -> dict:
+    return {k: hi - lo for k, (lo, hi) in _percentile_ci(thetas).items()}
+
+
+def test_cluster_bootstraps_are_wider_than_residual_on_the_reference(reference_draws):
+    draws, exact = reference_draws
+    assert exact == {"residual": False, "cluster": True, "wild-cluster": False, "pairs-cluster": True}
+    assert len(draws["cluster"]) == 4 ** 4 and len(draws["pairs-cluster"]) == 4 ** 4 - 4   # 4 one-size draws left out
+    w = {m: _widths(t) for m, t in draws.items()}
+    for method in ("cluster", "wild-cluster"):   # the fixed-design cluster bootstraps: wider for all four
+        assert all(w[method][k] > w["residual"][k] for k in ("A", "D")), (method, w)
+        assert all(w[method][k] > 1.15 * w["residual"][k] for k in ("alpha", "beta")), (method, w)
+
+
+def test_pairs_cluster_is_not_wider_for_alpha_because_real_curves_pin_the_floor(reference_draws):
+    """What holds for resampling whole LLM sizes with their rows: wider for beta, NOT for alpha. alpha's interval
+    is the alpha-D ridge; each LLM's own curve keeps D at 0 unless only the 4B and 7B LLMs are drawn."""
+    draws, _ = reference_draws
+    w = {m: _widths(t) for m, t in draws.items()}
+    assert w["pairs-cluster"]["beta"] > 1.1 * w["residual"]["beta"]
+    assert w["pairs-cluster"]["alpha"] < w["residual"]["alpha"] < w["cluster"]["alpha"]
+    assert all(np.corrcoef(t[:, 1], t[:, 3])[0, 1] > 0.95 for t in draws.values())
+    floor = {m: float((t[:, 3] > 1e-4).mean()) for m, t in draws.items()}
+    assert floor["pairs-cluster"] == pytest.approx(14 / 252) and min(floor["residual"], floor["cluster"]) > 0.4
+
+
+def test_cluster_bootstrap_refuses_sizes_with_different_token_counts():
+    data = ScalingData(np.array([1.0, 1.0, 2.0, 2.0, 4.0]), np.array([1.0, 4.0, 1.0, 4.0, 1.0]),
+                       np.array([0.5, 0.45, 0.4, 0.35, 0.3]), None, "all", "t.csv")
+    with pytest.raises(DataError, match=r"\(size 4 differs\); use wild-cluster or pairs-cluster"):
+        fit_law(data, n_boot=10, cv=False, resample="cluster")
+    assert fit_law(data, n_boot=10, cv=False, resample="wild-cluster").bootstrap["n"] == 10
 
 
 def test_csv_n_questions_feeds_binomial_weights_via_cli(grid, write_csv, tmp_path, capsys):

@@ -25,9 +25,10 @@ def register(subparsers) -> None:
     f.add_argument("--text-tokens", type=float, help="text tokens Q for rows without a text_tokens column "
                                                       "(used by --form qv and for plot FLOPs)")
     f.add_argument("--bootstrap", default="1000", metavar="[METHOD:]N",
-                   help="95%% intervals: METHOD residual (i.i.d. residuals), cluster (resample whole LLM sizes) or "
-                        "wild-cluster (one random weight per LLM size), N resamples (a bare METHOD: 1000; a bare N: "
-                        "residual; 0: none; default 1000)")
+                   help="95%% intervals: METHOD residual (i.i.d. residuals), cluster (whole LLM sizes' residual "
+                        "vectors), wild-cluster (one random weight per LLM size) or pairs-cluster (whole LLM sizes "
+                        "with their rows), N resamples (a bare METHOD: 1000; a bare N: residual; 0: none; "
+                        "default 1000)")
     f.add_argument("--weights", choices=["none", "binomial"], default="none",
                    help="binomial: weight residuals by n/(p(1-p)) (needs an n_questions column)")
     f.add_argument("--loss", choices=["squares", "huber"], default="squares",
@@ -71,7 +72,8 @@ def _summary(fit) -> str:
         lines.append(f"  fit: loss {fit.options['loss']}, weights {fit.options['weights']}")
     if fit.bootstrap:
         b = fit.bootstrap
-        lines.append(f"  bootstrap: {b['n']} {b['method']} resamples, seed {b['seed']}, {b['wall_s']:.2f} s")
+        exact = " (all cluster draws, exact)" if b.get("exact") else ""
+        lines.append(f"  bootstrap: {b['n']} {b['method']} resamples{exact}, seed {b['seed']}, {b['wall_s']:.2f} s")
     cv = fit.cv
     if "mean_abs_pts" in cv:
         lines.append(f"  leave-one-LLM-size-out: mean |error| {cv['mean_abs_pts']:.3f} pts, "
@@ -87,6 +89,8 @@ def _summary(fit) -> str:
 
 def _bootstrap_spec(text: str) -> tuple[str, int]:
     """`N`, `METHOD` or `METHOD:N` -> (method, N); N defaults to 1000."""
+    from leanvl.scaling.robust import RESAMPLING
+
     method, _, count = str(text).partition(":")
     if method.strip().lstrip("-").isdigit() and not count:
         method, count = "residual", method
@@ -94,9 +98,9 @@ def _bootstrap_spec(text: str) -> tuple[str, int]:
         n = int(count) if count else 1000
     except ValueError:
         n = -1
-    if method not in ("residual", "cluster", "wild-cluster") or n < 0:
-        raise LeanvlError(f"--bootstrap {text!r}: expected N or METHOD[:N], METHOD residual, cluster or "
-                          f"wild-cluster, N >= 0")
+    if method not in RESAMPLING or n < 0:
+        raise LeanvlError(f"--bootstrap {text!r}: expected N or METHOD[:N], METHOD one of {', '.join(RESAMPLING)}, "
+                          f"N >= 0")
     return method, n
 
 

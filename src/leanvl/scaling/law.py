@@ -15,7 +15,7 @@ from scipy.optimize import least_squares
 from leanvl.errors import DataError
 from leanvl.scaling.io import ScalingData
 from leanvl.scaling.robust import (HUBER_DELTA, LOSSES, RESAMPLING, WEIGHTS, binomial_weights, check_positive_error,
-                                   WEBB_WEIGHTS, cluster_draw, huber_fit, huber_solve)
+                                   huber_fit, huber_solve, pairs_rows, resampled_residuals, size_blocks)
 
 FORMS = ("paper", "qv")
 LOWER = np.array([-50.0, 0.0, 0.0, 0.0])   # log A, alpha, beta, D  (physical bounds: exponents and floor >= 0)
@@ -154,13 +154,13 @@ def fit_theta(ln_n, ln_t, y, starts: int = 4, w=None, loss: str = "squares") -> 
 
 
 def bootstrap(ln_n, ln_t, y, theta, n_boot: int = 1000, seed: int = 0, w=None, loss: str = "squares",
-              groups=None) -> tuple[np.ndarray, float]:
-    """Residual bootstrap (fixed design): refit on fitted + resampled residuals, warm-started at theta; with
-    `groups` (each row's LLM size) the wild cluster bootstrap: every size's residuals keep their rows and are
-    multiplied by one Webb weight drawn per size.
+              groups=None, method: str = "residual", where: str = "<data>") -> tuple[np.ndarray, float, bool]:
+    """Fixed-design bootstrap: refit on fitted + resampled residuals, warm-started at theta. `method` residual
+    (i.i.d.), cluster or wild-cluster (whole LLM sizes, `groups` = each row's size; see leanvl.scaling.robust).
 
-    Returns (thetas [n_boot, 4], wall seconds). Residuals are inflated by sqrt(n / (n - 4)) for the fitted dof;
-    with weights the standardised residuals sqrt(w)·r are resampled, with the Huber loss the log residuals.
+    Returns (thetas [B, 4], wall seconds, exact: all cluster draws taken). Residuals are inflated by
+    sqrt(n / (n - 4)) for the fitted dof; with weights the standardised residuals sqrt(w)·r are resampled, with the
+    Huber loss the log residuals.
     """
     rng = np.random.default_rng(seed)
     fitted = y + _residual(theta, ln_n, ln_t, y)
@@ -171,30 +171,22 @@ def bootstrap(ln_n, ln_t, y, theta, n_boot: int = 1000, seed: int = 0, w=None, l
     else:
         resid, rebuild = y - fitted, lambda r: fitted + r  # noqa: E731
     resid = resid * np.sqrt(len(y) / max(len(y) - 4, 1))
-    cluster = None if groups is None else np.unique(groups, return_inverse=True)[1]
+    if groups is None and method != "residual":
+        groups = np.zeros(len(y))
+    draws, exact = resampled_residuals(method, resid, groups, ln_t, n_boot, rng, where)
     t0 = time.perf_counter()
-    out = np.empty((n_boot, 4))
-    for i in range(n_boot):
-        if cluster is None:
-            y_star = rebuild(resid[rng.integers(0, len(y), len(y))])
-        else:
-            y_star = rebuild(resid * WEBB_WEIGHTS[rng.integers(0, WEBB_WEIGHTS.size, cluster.max() + 1)][cluster])
-        out[i] = _refit(theta, ln_n, ln_t, y_star, w, loss)
-    return out, time.perf_counter() - t0
+    out = np.array([_refit(theta, ln_n, ln_t, rebuild(r), w, loss) for r in draws])
+    return out, time.perf_counter() - t0, exact
 
 
 def cluster_bootstrap(ln_n, ln_t, y, theta, groups, n_boot: int = 1000, seed: int = 0, w=None,
-                      loss: str = "squares") -> tuple[np.ndarray, float, int]:
-    """Cluster bootstrap: refit on whole LLM sizes drawn with replacement (`groups` = each row's size), warm-started
-    at theta. Returns (thetas [n_boot, 4], wall seconds, draws redrawn for having < 2 distinct sizes)."""
-    rng = np.random.default_rng(seed)
+                      loss: str = "squares") -> tuple[np.ndarray, float, bool, int]:
+    """Pairs cluster bootstrap: refit on whole LLM sizes drawn with replacement (`groups` = each row's size),
+    warm-started at theta. Returns (thetas [B, 4], wall seconds, exact, draws left out for < 2 distinct sizes)."""
+    rows, exact, left_out = pairs_rows(groups, n_boot, np.random.default_rng(seed))
     t0 = time.perf_counter()
-    out, redrawn = np.empty((n_boot, 4)), 0
-    for i in range(n_boot):
-        rows, extra = cluster_draw(rng, groups)
-        redrawn += extra
-        out[i] = _refit(theta, ln_n[rows], ln_t[rows], y[rows], None if w is None else w[rows], loss)
-    return out, time.perf_counter() - t0, redrawn
+    out = np.array([_refit(theta, ln_n[r], ln_t[r], y[r], None if w is None else w[r], loss) for r in rows])
+    return out, time.perf_counter() - t0, exact, left_out
 
 
 def _weights(data: ScalingData, weights: str):
@@ -280,10 +272,12 @@ def _percentile_ci(thetas: np.ndarray, level: float = 0.95) -> dict:
 def fit_law(data: ScalingData, form: str = "paper", *, n_boot: int = 1000, seed: int = 0, cv: bool = True,
             starts: int = 4, loss: str = "squares", weights: str = "none", resample: str = "residual") -> FitResult:
     """Fit one task group: multi-start bounded least squares (or `loss="huber"` in log space; `weights="binomial"`
-    residual weights from the rows' question counts), bootstrap CIs (n_boot, seeded; `resample` = residual or
-    cluster over LLM sizes), LOO-size CV. The defaults are the unweighted least-squares fit with residual bootstrap."""
+    residual weights from the rows' question counts), bootstrap CIs (n_boot, seeded; `resample` = residual,
+    cluster, wild-cluster or pairs-cluster over LLM sizes, see leanvl.scaling.robust), LOO-size CV. The defaults are the unweighted least-squares fit with residual bootstrap."""
     _check_options(data, loss, weights, resample)
     ln_n, ln_t = design(data, form)
+    if resample == "cluster" and n_boot > 0:
+        size_blocks(data.n, ln_t, data.source)          # refuse an unbalanced table before fitting
     w = _weights(data, weights)
     theta, _ = fit_theta(ln_n, ln_t, data.y, starts, w, loss)
     sse = float((_residual(theta, ln_n, ln_t, data.y) ** 2).sum())
@@ -295,13 +289,15 @@ def fit_law(data: ScalingData, form: str = "paper", *, n_boot: int = 1000, seed:
                        options={"loss": loss, "weights": weights, **({"huber_delta": HUBER_DELTA} if loss == "huber"
                                                                      else {})})
     if n_boot > 0:
-        result.bootstrap = {"method": resample, "n": n_boot, "seed": seed, "level": 0.95}
-        if resample == "cluster":
-            thetas, wall, redrawn = cluster_bootstrap(ln_n, ln_t, data.y, theta, data.n, n_boot, seed, w, loss)
-            result.bootstrap["redrawn"] = redrawn
+        if resample == "pairs-cluster":
+            thetas, wall, exact, left_out = cluster_bootstrap(ln_n, ln_t, data.y, theta, data.n, n_boot, seed, w,
+                                                              loss)
         else:
-            thetas, wall = bootstrap(ln_n, ln_t, data.y, theta, n_boot, seed, w, loss,
-                                     data.n if resample == "wild-cluster" else None)
+            thetas, wall, exact = bootstrap(ln_n, ln_t, data.y, theta, n_boot, seed, w, loss, data.n, resample,
+                                            data.source)
+        result.bootstrap = {"method": resample, "n": len(thetas), "seed": seed, "level": 0.95, "exact": exact}
+        if resample == "pairs-cluster":
+            result.bootstrap["left_out"] = left_out
         result.ci = _percentile_ci(thetas)
         result.bootstrap["wall_s"] = round(wall, 3)
     if cv:
