@@ -75,7 +75,7 @@ def _eval(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from leanvl.vlm.hf.export import run_export
 
-    print(json.dumps(run_export(args.ckpt, args.out, merge=args.merge_lora)))
+    print(json.dumps(run_export(args.ckpt, args.out, merge=args.merge_lora, fmt=args.format)))
     return 0
 
 
@@ -206,6 +206,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     x.add_argument("--ckpt", required=True, help="VLM run directory, step directory, or saved VLM directory")
     x.add_argument("--out", required=True, help="new (or empty) output directory")
     x.add_argument("--merge-lora", action="store_true", help="merge the checkpoint's peft LoRA adapters first")
+    x.add_argument("--format", choices=["leanvl", "llava"], default="leanvl",
+                   help="leanvl: trust_remote_code model (every VLM); llava: transformers' own "
+                        "LlavaForConditionalGeneration (compressor none + a SigLIP-style ViT read at --feature-layer)")
     x.set_defaults(func=_export)
     b = sub.add_parser("bench", help="latency table: prefill, compressor, query pass, decode per LLM x V x Q x batch",
                        description="Time LLM prefill, compressor, QueCC query pass and decode on random inputs over "

@@ -20,6 +20,7 @@ from tests.vlm.helpers import make_vlm
 
 QUESTIONS = ["What color is the star?", "How many shapes are there?", "What word is written in the image?"]
 CASES = {"none": 64, "avgpool": 4, "quecc": 4}
+SIGLIP = "vit_base_patch16_siglip_224"
 
 # Loads every export in a fresh interpreter where `import leanvl` fails, answers QUESTIONS on the images.
 LOADER = r"""
@@ -30,7 +31,29 @@ from PIL import Image
 from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor
 dirs, images = json.loads(sys.argv[1]), [Image.open(p) for p in json.loads(sys.argv[2])]
 questions, out = json.loads(sys.argv[3]), {}
+
+
+def llava(d):
+    # transformers' own Llava classes (no remote code), prompts from the tokenizer's chat template
+    from transformers import LlavaForConditionalGeneration
+    model = LlavaForConditionalGeneration.from_pretrained(d).eval()
+    proc = AutoProcessor.from_pretrained(d, backend="pil")
+    prompts = [proc.tokenizer.apply_chat_template([{"role": "user", "content": "<image>\n" + q}], tokenize=False,
+                                                  add_generation_prompt=True) for q in questions]
+    inputs = proc(images=images, text=prompts, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        new = model.generate(**inputs, max_new_tokens=6)[:, inputs["input_ids"].shape[1]:]
+    gen = model.generation_config
+    return {"answers": [a.strip() for a in proc.batch_decode(new, skip_special_tokens=True)],
+            "ids": [[t for t in r if t not in (gen.pad_token_id, gen.eos_token_id)] for r in new.tolist()],
+            "image_tokens": int((inputs["input_ids"] == model.config.image_token_id).sum()),
+            "padding_side": proc.tokenizer.padding_side, "class": type(model).__name__}
+
+
 for name, d in dirs.items():
+    if name == "llava":
+        out[name] = llava(d)
+        continue
     model = AutoModelForCausalLM.from_pretrained(d, trust_remote_code=True).eval()
     proc = AutoProcessor.from_pretrained(d, trust_remote_code=True)
     inputs = proc(images=images, text=questions)
@@ -130,7 +153,36 @@ def exported(tmp_path_factory):
     rc, out, _ = _cli(["vlm", "export", "--ckpt", run, "--out", dirs["lora"], "--merge-lora"])
     assert rc == 0 and json.loads(out)["merged_lora_layers"] == 14  # 7 targets x 2 decoder layers
     assert json.load(open(os.path.join(dirs["lora"], "config.json")))["vlm"]["lora"] == {}
+    _llava_export(tmp, paths, dirs, expected)
     return tmp, paths, dirs, expected, _hf_answers(dirs, paths, tmp)
+
+
+def siglip_vlm(feature_layer=-1):
+    """Tiny LLM + timm's SigLIP ViT (no class token) shrunk to 2 blocks of width 64, compressor none."""
+    from leanvl.models.encoders import create_encoder
+    from leanvl.vlm.llm import load_llm
+    from leanvl.vlm.model import VLM, VLMConfig
+
+    llm = load_llm("tiny", seed=0)
+    torch.manual_seed(0)
+    enc = create_encoder(SIGLIP, image_size=64, build_kwargs=dict(patch_size=8, embed_dim=64, depth=2, num_heads=2))
+    cfg = VLMConfig(llm="tiny", encoder=SIGLIP, image_size=64, compressor="none", tokens=64,
+                    feature_layer=feature_layer, encoder_config=enc.config())
+    return VLM(cfg, enc, llm.model, llm.tokenizer).eval()
+
+
+def _llava_export(tmp, paths, dirs, expected) -> None:
+    """`vlm export --format llava` of a SigLIP-tower VLM (added to dirs under 'llava'); an avgpool one is refused."""
+    saved = save_vlm(_lively(siglip_vlm()), str(tmp / "vlm-llava"))
+    expected["llava"] = {**_reference(load_vlm(saved), paths), "ask": _ask(saved, paths[:1])}
+    dirs["llava"] = str(tmp / "hf-llava")
+    rc, out, err = _cli(["vlm", "export", "--ckpt", saved, "--out", dirs["llava"], "--format", "llava"])
+    assert rc == 0 and json.loads(out)["architecture"] == "LlavaForConditionalGeneration", err
+    assert not any(name.endswith(".py") for name in os.listdir(dirs["llava"]))      # no remote code
+    rc, _, err = _cli(["vlm", "export", "--ckpt", str(tmp / "vlm-avgpool"), "--out", str(tmp / "no"),
+                       "--format", "llava"])
+    assert rc == 2 and "compressor 'avgpool' has no LLaVA counterpart" in err and err.count("\n") == 1
+    assert not os.path.exists(tmp / "no")
 
 
 def test_export_loads_without_leanvl_and_matches_greedy_answers(exported, capsys):
@@ -176,3 +228,32 @@ def test_export_refuses_bad_input(tmp_path):
         run_export(saved, str(tmp_path / "full"))
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
     assert main(["vlm", "export", "--ckpt", str(tmp_path / "nope"), "--out", str(tmp_path / "b")]) == 2
+
+
+def test_llava_export_loads_in_transformers_and_answers_like_vlm_ask(exported):
+    _, _, _, expected, got = exported
+    got, want = got["llava"], expected["llava"]
+    assert got["class"] == "LlavaForConditionalGeneration" and got["image_tokens"] == 3 * 64
+    assert got["padding_side"] == "left"
+    assert got["ids"] == want["ids"] and got["answers"] == want["answers"] and got["answers"][:1] == want["ask"]
+    assert all(len(ids) == 6 for ids in got["ids"]) and len(set(map(tuple, got["ids"]))) > 1   # image-dependent
+
+
+@pytest.mark.parametrize("encoder,changes,message", [
+    ("leanvl_convnet", {}, "encoder 'leanvl_convnet' is not a ViT"),
+    ("leanvl_vit_tiny", {"feature_layer": -1}, "'leanvl_vit_tiny' is not SigLIP-style"),
+    (SIGLIP, {"multi_layers": [1]}, "multi-layer features"),
+    (SIGLIP, {"feature_layer": None}, "final normalised tokens"),
+])
+def test_llava_refuses_what_does_not_map(encoder, changes, message):
+    from types import SimpleNamespace
+
+    from leanvl.models.encoders import create_encoder
+    from leanvl.vlm.hf.llava import llava_refusal
+    from leanvl.vlm.model import VLMConfig
+
+    kw = dict(patch_size=8, embed_dim=64, depth=2, num_heads=2) if encoder == SIGLIP else {}
+    enc = create_encoder(encoder, image_size=64, build_kwargs=kw)
+    cfg = VLMConfig(llm="tiny", encoder=encoder, compressor="none", tokens=64, **{"feature_layer": -1, **changes})
+    reason = llava_refusal(SimpleNamespace(cfg=cfg, encoder=enc))
+    assert message in reason and "\n" not in reason

@@ -46,6 +46,16 @@ def merge_lora(model: Any) -> int:
     return count
 
 
+def prepare_lora(model: Any, merge: bool) -> int:
+    """Merge the adapters when asked (returns how many layers); refuse adapters without --merge-lora and the flag
+    without adapters."""
+    if _lora_layers(model) and not merge:
+        raise LeanvlError("the checkpoint has LoRA adapters; pass --merge-lora to merge them into the export")
+    if merge and not _lora_layers(model):
+        raise LeanvlError("--merge-lora: the checkpoint has no LoRA adapters to merge")
+    return merge_lora(model) if merge else 0
+
+
 def hf_config(model: Any) -> dict[str, Any]:
     """config.json contents for `model` (a leanvl VLM)."""
     import transformers
@@ -91,11 +101,7 @@ def export_model(model: Any, out: str, *, merge: bool = False) -> dict[str, Any]
     from safetensors.torch import save_file
 
     check_out_dir(out)
-    if _lora_layers(model) and not merge:
-        raise LeanvlError("the checkpoint has LoRA adapters; pass --merge-lora to merge them into the export")
-    if merge and not _lora_layers(model):
-        raise LeanvlError("--merge-lora: the checkpoint has no LoRA adapters to merge")
-    merged = merge_lora(model) if merge else 0
+    merged = prepare_lora(model, merge)
     model = model.cpu().eval()
     tmp = os.path.abspath(out).rstrip("/") + ".tmp-export"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -118,10 +124,17 @@ def export_model(model: Any, out: str, *, merge: bool = False) -> dict[str, Any]
             "visual_tokens": model.cfg.tokens, "merged_lora_layers": merged, "code_files": len(files)}
 
 
-def run_export(ckpt: str, out: str, *, merge: bool = False) -> dict[str, Any]:
-    """Load a VLM run/step/saved directory and export it (see module docstring)."""
+def run_export(ckpt: str, out: str, *, merge: bool = False, fmt: str = "leanvl") -> dict[str, Any]:
+    """Load a VLM run/step/saved directory and export it: `fmt` leanvl (remote code, see module docstring) or llava
+    (transformers' own LlavaForConditionalGeneration, where the VLM maps: see leanvl.vlm.hf.llava)."""
     from leanvl.vlm.io import load_vlm
 
     check_out_dir(out)
     with torch.no_grad():
-        return export_model(load_vlm(ckpt), out, merge=merge)
+        model = load_vlm(ckpt)
+        if fmt != "llava":
+            return export_model(model, out, merge=merge)
+        from leanvl.vlm.hf.llava import export_llava
+
+        merged = prepare_lora(model, merge)
+        return {**export_llava(model, out), "merged_lora_layers": merged}
