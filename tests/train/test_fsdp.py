@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from leanvl.train import dcp as dcp_mod
-from leanvl.train.checkpoint import checkpoint_dirs
+from leanvl.train.checkpoint import checkpoint_dirs, verify_manifest
 from leanvl.train.dcp import load_weights, weights_path
 from leanvl.train.loop import resolve_device, train
 from tests.train.fsdp_worker import config, make_block_task
@@ -64,8 +64,13 @@ def test_two_process_fsdp_equals_one_process(fsdp_run, tmp_path):
     for key, value in one.state_dict().items():
         torch.testing.assert_close(two[key], value, rtol=0, atol=1e-5, msg=key)
     assert two["idf_docs"].item() == one.state_dict()["idf_docs"].item() == 8 * STEPS
-    shards = sorted(os.listdir(os.path.join(checkpoint_dirs(str(fsdp_run))[-1], "shards")))
+    last = checkpoint_dirs(str(fsdp_run))[-1]
+    shards = sorted(os.listdir(os.path.join(last, "shards")))
     assert len(shards) == 2 and all(s.endswith(".safetensors") for s in shards)  # one per rank, no pickle
+    listed = json.load(open(os.path.join(last, "manifest.json")))["files"]  # both ranks' files, hashed
+    assert sorted(listed) == ["rng/rank-00000.json", "rng/rank-00000.safetensors", "rng/rank-00001.json",
+                              "rng/rank-00001.safetensors", *(f"shards/{n}" for n in shards), "state.json"]
+    assert verify_manifest(last) is None and not [n for n in os.listdir(last) if n.startswith("manifest.json.")]
 
 
 def _workers(agent_pid):
@@ -144,6 +149,20 @@ def test_dcp_write_killed_midway_keeps_previous_checkpoint(tmp_path, monkeypatch
     a, b = final_weights(straight), final_weights(run)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # RNG (dropout) restored too
     assert result.memory_plan["fsdp"] and result.memory_plan["trainable_params"] == 1628
+    # a truncated shard fails the manifest: readers refuse it in one line, --resume falls back to the newest valid one
+    newest = checkpoint_dirs(str(run))[-1]
+    shard = os.path.join(newest, "shards", sorted(os.listdir(os.path.join(newest, "shards")))[0])
+    with open(shard, "r+b") as f:
+        f.truncate(os.path.getsize(shard) - 8)
+    assert "bytes, the manifest says" in verify_manifest(newest)
+    from leanvl.errors import LeanvlError
+
+    with pytest.raises(LeanvlError, match="damaged sharded checkpoint"):
+        dcp_mod.load_any_weights(make_block_task(), weights_path(newest))
+    again = train(make_block_task(dropout=True), fake_batches(8), config(str(run), 4, 8, fsdp=True, resume=True))
+    assert again.step == 4 and verify_manifest(checkpoint_dirs(str(run))[-1]) is None
+    b = final_weights(run)
+    assert all(torch.equal(a[k], b[k]) for k in a)  # step 3 -> 4 redone, bit-identical
 
 
 def test_each_rank_gets_cuda_local_rank(monkeypatch):
