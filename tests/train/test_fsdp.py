@@ -3,6 +3,7 @@ the process group ends with the run, every rank gets its own CUDA device."""
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -57,7 +58,7 @@ def fsdp_run(tmp_path_factory):
     return out
 
 
-def test_two_process_fsdp_equals_one_process(fsdp_run, tmp_path):
+def test_two_process_fsdp_equals_one_process_and_resumes_in_one(fsdp_run, tmp_path):
     one = make_block_task()
     train(one, fake_batches(8), config(str(tmp_path / "one"), STEPS, 8, fsdp=False, resume=False))
     two = final_weights(fsdp_run)
@@ -71,6 +72,17 @@ def test_two_process_fsdp_equals_one_process(fsdp_run, tmp_path):
     assert sorted(listed) == ["rng/rank-00000.json", "rng/rank-00000.safetensors", "rng/rank-00001.json",
                               "rng/rank-00001.safetensors", *(f"shards/{n}" for n in shards), "state.json"]
     assert verify_manifest(last) is None and not [n for n in os.listdir(last) if n.startswith("manifest.json.")]
+    # the 2-process sharded checkpoint resumes in 1 process (DCP reshards on load) and continues as 1 process does
+    shutil.copytree(fsdp_run, tmp_path / "shrunk")
+    more = config(str(tmp_path / "shrunk"), STEPS + 2, 8, fsdp=True, resume=True)
+    assert train(make_block_task(), fake_batches(8), more).step == STEPS + 2
+    ref = make_block_task()
+    train(ref, fake_batches(8), config(str(tmp_path / "one"), STEPS + 2, 8, fsdp=False, resume=True))
+    grown = final_weights(tmp_path / "shrunk")
+    for key, value in ref.state_dict().items():
+        torch.testing.assert_close(grown[key], value, rtol=0, atol=1e-5, msg=key)
+    state = json.load(open(os.path.join(checkpoint_dirs(str(tmp_path / "shrunk"))[-1], "state.json")))
+    assert state["samples"] == 8 * (STEPS + 2) and state["world_size"] == 1
 
 
 def _workers(agent_pid):

@@ -148,8 +148,20 @@ def _optim_template(meta: dict[str, Any], model: nn.Module) -> dict[str, dict[st
     return out
 
 
+def _load_rng(folder: str, rank: int) -> None:
+    """This rank's saved RNG states; a rank the checkpoint did not have (more processes now) keeps its seeded ones."""
+    name = os.path.join(folder, f"rank-{rank:05d}")
+    if not os.path.isfile(name + ".json"):
+        return
+    with open(name + ".json") as f:
+        meta = json.load(f)
+    _set_rng_state(meta, load_file(name + ".safetensors"))
+
+
 def load_sharded(path: str, model: nn.Module, optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:
-    """Collective: restore this rank's shards of weights and optimizer, and its RNG states; returns state.json."""
+    """Collective: restore this rank's shards of weights and optimizer, and its RNG states; returns state.json.
+    DCP reshards on load, so another number of processes than the checkpoint's works (data continue at the first
+    sample not consumed; RNG streams, e.g. dropout, are exact only for the same number)."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.hf_storage import HuggingFaceStorageReader
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, \
@@ -158,9 +170,6 @@ def load_sharded(path: str, model: nn.Module, optimizer: torch.optim.Optimizer |
     check_format(path, fsdp=True)
     with open(os.path.join(path, "state.json")) as f:
         state = json.load(f)
-    if state.get("world_size", dist.world_size()) != dist.world_size():
-        raise LeanvlError(f"--resume {path}: written by {state['world_size']} FSDP processes, now "
-                          f"{dist.world_size()}; resume with the same number of processes")
     shards = os.path.join(path, SHARDS)
     meta = _metadata(shards)
     target = {"model": _unshared(get_model_state_dict(model))}
@@ -170,10 +179,7 @@ def load_sharded(path: str, model: nn.Module, optimizer: torch.optim.Optimizer |
     set_model_state_dict(model, target["model"], options=StateDictOptions(strict=False))  # tied keys stored once
     if optimizer is not None:
         set_optimizer_state_dict(model, optimizer, {"state": target["optim"], "param_groups": state["param_groups"]})
-    rank = dist.rank()
-    with open(os.path.join(path, RNG, f"rank-{rank:05d}.json")) as f:
-        rng_meta = json.load(f)
-    _set_rng_state(rng_meta, load_file(os.path.join(path, RNG, f"rank-{rank:05d}.safetensors")))
+    _load_rng(os.path.join(path, RNG), dist.rank())
     return state
 
 
