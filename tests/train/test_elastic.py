@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 from leanvl.cli import main
 from leanvl.data.shards import write_shards
 from tests.data.data_helpers import synth_samples
+from tests.train.helpers import torchrun_threads
 from tests.train.test_faults import PRETRAIN, kill_at
 from tests.train.test_faults import run as sub_run
 
@@ -19,7 +20,8 @@ BASE = PRETRAIN[PRETRAIN.index("pretrain"):]
 
 def run(args):
     """pretrain in this process (the kill -9 run is the only subprocess): the exit code."""
-    return main(BASE + args)
+    with torchrun_threads():
+        return main(BASE + args)
 
 
 def _keys(out):

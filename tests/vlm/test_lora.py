@@ -14,6 +14,7 @@ from leanvl.vlm.generate import generate
 from leanvl.vlm.io import build_vlm, load_vlm, save_vlm
 from leanvl.vlm.lora import merge_lora
 from leanvl.vlm.model import VLMConfig
+from tests.train.helpers import torchrun_threads
 from tests.train.test_fsdp import free_port
 
 COMMON = ["vlm", "train", "--llm", "tiny", "--compressor", "quecc", "--tokens", "4", "--multi-layers", "2,3",
@@ -27,7 +28,8 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
 def lora_run(tmp_path_factory):
     """One process, `--lora 4`, 2 micro-batches of 2 per step (the grouping 2 ranks x batch 2 have)."""
     run = str(tmp_path_factory.mktemp("lora") / "one")
-    assert main(COMMON + ["--batch-size", "2", "--accum-freq", "2", "--out", run]) == 0
+    with torchrun_threads():  # as the 2-process run's workers: same rounding
+        assert main(COMMON + ["--batch-size", "2", "--accum-freq", "2", "--out", run]) == 0
     return run
 
 
@@ -70,7 +72,8 @@ def test_lora_on_a_frozen_llm_is_refused(tmp_path, capsys):
 def test_fsdp_vlm_two_processes_equal_one_process(tmp_path):
     full = COMMON[:-4] + ["--lr", "1e-3"]  # the whole LLM trains (sharded per decoder layer), encoder frozen
     one, two = str(tmp_path / "one"), str(tmp_path / "two")
-    assert main(full + ["--batch-size", "2", "--accum-freq", "2", "--out", one]) == 0
+    with torchrun_threads():
+        assert main(full + ["--batch-size", "2", "--accum-freq", "2", "--out", one]) == 0
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
                            f"--master_port={free_port()}", "-m", "leanvl.cli", *full, "--batch-size", "2", "--fsdp",
                            "--out", two], capture_output=True, text=True, env=ENV, timeout=300)
