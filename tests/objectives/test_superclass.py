@@ -48,21 +48,47 @@ def test_online_idf_and_loss_match_hand_computation_over_batches(tiny_encoder):
     for step, labels in enumerate(BATCHES):
         batch = batch_of(labels, step)
         out = model(batch)
-        n += len(labels)  # counts include the current batch before use
-        for row in labels:
-            df[row] += 1
-        weights = np.log((n + 1.0) / (df + 1.0))
+        # a step uses the counts of the steps before it; step 1 (nothing counted) the uniform K-hot target
+        weights = np.log((n + 1.0) / (df + 1.0)) if n else np.ones(V)
         logits = model.head(model.encoder.forward_pooled(batch["image"]))
         assert out["loss"].item() == pytest.approx(hand_loss(logits, labels, weights), rel=1e-6)
+        np.testing.assert_allclose(model.idf_df.numpy(), df)  # nothing committed before the optimizer step
+        model.on_optimizer_step()
+        n += len(labels)
+        for row in labels:
+            df[row] += 1
         np.testing.assert_allclose(model.idf_df.numpy(), df)
         assert model.idf_docs.item() == n
     assert model.idf_df.dtype == torch.float64
+
+
+def test_accumulated_micro_batches_equal_one_big_batch(tiny_encoder):
+    """Two micro-batches of a step (weighted by their share) give one big batch's gradients and counts."""
+    import copy
+
+    rows = BATCHES[0] + BATCHES[1]
+    big = SuperClass(tiny_encoder, vocab_size=V, idf="online")
+    acc = copy.deepcopy(big)
+    for model in (big, acc):  # a first step, so that the second one has non-uniform IDF weights
+        model(batch_of(BATCHES[2], 9))
+        model.on_optimizer_step()
+    whole = batch_of(rows, 1)
+    big(whole)["loss"].backward()
+    for part, image in ((BATCHES[0], whole["image"][:3]), (BATCHES[1], whole["image"][3:])):
+        ids, offsets = sparse(part)
+        (acc({"image": image, "label_ids": ids, "label_offsets": offsets})["loss"] * 0.5).backward()
+    for (name, p), q in zip(big.named_parameters(), acc.parameters()):
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-7, msg=name)
+    big.on_optimizer_step()
+    acc.on_optimizer_step()
+    assert torch.equal(big.idf_df, acc.idf_df) and big.idf_docs.item() == acc.idf_docs.item() == 9
 
 
 def test_id_present_in_every_caption_gets_zero_weight(tiny_encoder):
     # an id present in every caption seen so far has df = n, so ln((n+1)/(df+1)) = 0
     model = SuperClass(tiny_encoder, vocab_size=V, idf="online")
     model(batch_of([[2], [2]], 0))
+    model.on_optimizer_step()
     assert model.idf_weights()[2].item() == pytest.approx(0.0)
     # a caption whose only id has zero weight contributes no loss (no division by zero, no NaN)
     out = model(batch_of([[2], [2, 3]], 1))
@@ -142,8 +168,10 @@ def test_head_chunk_trains_the_same_model(tiny_encoder):
         assert b["target_entropy"].item() == pytest.approx(a["target_entropy"].item(), rel=1e-5)
         a["loss"].backward()
         b["loss"].backward()
+        plain.on_optimizer_step()
+        fused.on_optimizer_step()
     for (name, p), q in zip(plain.named_parameters(), fused.parameters()):
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-6, msg=name)
-    assert torch.equal(plain.idf_df, fused.idf_df)
+    assert torch.equal(plain.idf_df, fused.idf_df) and plain.idf_docs.item() == 12
     with pytest.raises(LeanvlError, match="head-chunk"):
         SuperClass(tiny_encoder, vocab_size=V, loss="bce", head_chunk=4)

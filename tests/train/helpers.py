@@ -1,4 +1,7 @@
 """Deterministic in-memory data for trainer tests: sample i is a pure function of i."""
+import contextlib
+import os
+
 import numpy as np
 import torch
 
@@ -59,3 +62,16 @@ def make_task(idf: str = "online", dropout: bool = False) -> SuperClass:
 
         enc = TinyEncoder()
     return SuperClass(enc, vocab_size=V, idf=idf)
+
+
+@contextlib.contextmanager
+def torchrun_threads():
+    """Run in-process with the intra-op thread count torchrun workers get (OMP_NUM_THREADS=1; tests/conftest.py sets
+    2): CPU kernels then sum in the same order, so an in-process reference and the workers round alike (otherwise
+    Adam amplifies the rounding on near-zero gradients, e.g. LoRA's A right after B leaves 0, beyond 1e-5)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

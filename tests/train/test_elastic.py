@@ -2,6 +2,8 @@
 another batch size / accumulation continue at the first sample not consumed (RUN/samples.jsonl shows it)."""
 import json
 import os
+import subprocess
+import sys
 
 import torch
 from safetensors.torch import load_file
@@ -9,6 +11,7 @@ from safetensors.torch import load_file
 from leanvl.cli import main
 from leanvl.data.shards import write_shards
 from tests.data.data_helpers import synth_samples
+from tests.train.helpers import torchrun_threads
 from tests.train.test_faults import PRETRAIN, kill_at
 from tests.train.test_faults import run as sub_run
 
@@ -17,7 +20,8 @@ BASE = PRETRAIN[PRETRAIN.index("pretrain"):]
 
 def run(args):
     """pretrain in this process (the kill -9 run is the only subprocess): the exit code."""
-    return main(BASE + args)
+    with torchrun_threads():
+        return main(BASE + args)
 
 
 def _keys(out):
@@ -66,3 +70,35 @@ def test_old_checkpoints_resume_at_their_sample_position():
 
     assert restored_position({"microbatches": 6, "world_size": 2}, 8) == 96  # 6 per rank x 2 ranks x batch 8
     assert restored_position({"samples": 40, "microbatches": 1, "world_size": 4}, 8) == 40
+
+
+def _torchrun(args):
+    from tests.train.test_fsdp import ENV, free_port
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
+           "-m", "leanvl.cli", *BASE, *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
+
+
+def test_two_processes_resumed_as_one_with_accum_2_match_the_uninterrupted_run(tmp_path):
+    """2 processes x accum 1 resumed as 1 process x accum 2 (DDP, single-file checkpoints): the sample sequence is
+    the uninterrupted run's (every key once) and the weights are within 1e-5, SuperClass's online IDF included."""
+    common = ["--model", "leanvl_vit_tiny", "--image-size", "32", "--seed", "1", "--log-sample-keys",
+              "--save-every", "2"]
+    one, two = str(tmp_path / "one"), str(tmp_path / "two")
+    assert run(common + ["--batch-size", "8", "--steps", "4", "--out", one]) == 0
+    first = _torchrun(common + ["--batch-size", "4", "--steps", "2", "--out", two])
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.stdout.count('"step": 2') == 1  # only rank 0 reports
+    a, b = _weights(one, 2), _weights(two, 2)
+    for key in a:  # 2 processes equal 1 with the same global batch
+        torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-5, msg=key)
+    assert a["idf_docs"].item() == b["idf_docs"].item() == 16 and torch.equal(a["idf_df"], b["idf_df"])
+    assert run(common + ["--batch-size", "4", "--accum-freq", "2", "--steps", "4", "--out", two,
+                         "--resume", "latest"]) == 0
+    keys = [k for row in _keys(one) for k in row["keys"]]
+    assert _keys(two) == _keys(one) and len(keys) == 4 * 8 == len(set(keys))
+    a, b = _weights(one, 4), _weights(two, 4)
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-5, msg=key)
+    assert torch.equal(a["idf_df"], b["idf_df"])

@@ -3,6 +3,7 @@ the process group ends with the run, every rank gets its own CUDA device."""
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from leanvl.train import dcp as dcp_mod
-from leanvl.train.checkpoint import checkpoint_dirs
+from leanvl.train.checkpoint import checkpoint_dirs, verify_manifest
 from leanvl.train.dcp import load_weights, weights_path
 from leanvl.train.loop import resolve_device, train
 from tests.train.fsdp_worker import config, make_block_task
@@ -57,15 +58,31 @@ def fsdp_run(tmp_path_factory):
     return out
 
 
-def test_two_process_fsdp_equals_one_process(fsdp_run, tmp_path):
+def test_two_process_fsdp_equals_one_process_and_resumes_in_one(fsdp_run, tmp_path):
     one = make_block_task()
     train(one, fake_batches(8), config(str(tmp_path / "one"), STEPS, 8, fsdp=False, resume=False))
     two = final_weights(fsdp_run)
     for key, value in one.state_dict().items():
         torch.testing.assert_close(two[key], value, rtol=0, atol=1e-5, msg=key)
     assert two["idf_docs"].item() == one.state_dict()["idf_docs"].item() == 8 * STEPS
-    shards = sorted(os.listdir(os.path.join(checkpoint_dirs(str(fsdp_run))[-1], "shards")))
+    last = checkpoint_dirs(str(fsdp_run))[-1]
+    shards = sorted(os.listdir(os.path.join(last, "shards")))
     assert len(shards) == 2 and all(s.endswith(".safetensors") for s in shards)  # one per rank, no pickle
+    listed = json.load(open(os.path.join(last, "manifest.json")))["files"]  # both ranks' files, hashed
+    assert sorted(listed) == ["rng/rank-00000.json", "rng/rank-00000.safetensors", "rng/rank-00001.json",
+                              "rng/rank-00001.safetensors", *(f"shards/{n}" for n in shards), "state.json"]
+    assert verify_manifest(last) is None and not [n for n in os.listdir(last) if n.startswith("manifest.json.")]
+    # the 2-process sharded checkpoint resumes in 1 process (DCP reshards on load) and continues as 1 process does
+    shutil.copytree(fsdp_run, tmp_path / "shrunk")
+    more = config(str(tmp_path / "shrunk"), STEPS + 2, 8, fsdp=True, resume=True)
+    assert train(make_block_task(), fake_batches(8), more).step == STEPS + 2
+    ref = make_block_task()
+    train(ref, fake_batches(8), config(str(tmp_path / "one"), STEPS + 2, 8, fsdp=False, resume=True))
+    grown = final_weights(tmp_path / "shrunk")
+    for key, value in ref.state_dict().items():
+        torch.testing.assert_close(grown[key], value, rtol=0, atol=1e-5, msg=key)
+    state = json.load(open(os.path.join(checkpoint_dirs(str(tmp_path / "shrunk"))[-1], "state.json")))
+    assert state["samples"] == 8 * (STEPS + 2) and state["world_size"] == 1
 
 
 def _workers(agent_pid):
@@ -144,6 +161,20 @@ def test_dcp_write_killed_midway_keeps_previous_checkpoint(tmp_path, monkeypatch
     a, b = final_weights(straight), final_weights(run)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # RNG (dropout) restored too
     assert result.memory_plan["fsdp"] and result.memory_plan["trainable_params"] == 1628
+    # a truncated shard fails the manifest: readers refuse it in one line, --resume falls back to the newest valid one
+    newest = checkpoint_dirs(str(run))[-1]
+    shard = os.path.join(newest, "shards", sorted(os.listdir(os.path.join(newest, "shards")))[0])
+    with open(shard, "r+b") as f:
+        f.truncate(os.path.getsize(shard) - 8)
+    assert "bytes, the manifest says" in verify_manifest(newest)
+    from leanvl.errors import LeanvlError
+
+    with pytest.raises(LeanvlError, match="damaged sharded checkpoint"):
+        dcp_mod.load_any_weights(make_block_task(), weights_path(newest))
+    again = train(make_block_task(dropout=True), fake_batches(8), config(str(run), 4, 8, fsdp=True, resume=True))
+    assert again.step == 4 and verify_manifest(checkpoint_dirs(str(run))[-1]) is None
+    b = final_weights(run)
+    assert all(torch.equal(a[k], b[k]) for k in a)  # step 3 -> 4 redone, bit-identical
 
 
 def test_each_rank_gets_cuda_local_rank(monkeypatch):

@@ -2,6 +2,13 @@
 
 Labels arrive sparse (`label_ids` concatenated, `label_offsets` [B+1]); no B x V target is ever built: the soft-target
 cross-entropy  -sum_c yhat_c log p_c  only needs log p at the label positions.
+
+Online IDF is per OPTIMIZER step: every micro-batch of a step (all ranks, all accumulation micro-batches) is weighted
+by the counts as of the step's start, and the step's documents are added once, by the trainer's `on_optimizer_step`
+hook after the optimizer stepped. So accumulation equals one big batch, and 2 ranks x accum 1 equal 1 rank x accum 2.
+The reference (x-cls/superclass) adds the current batch before use; here a step sees the counts of the steps before
+it (a one-step lag, negligible after the first steps), and step 1, with nothing counted yet, uses uniform weights
+(the `--idf none` target). A step skipped as non-finite commits nothing; its counts join the next step's.
 """
 from __future__ import annotations
 
@@ -78,25 +85,46 @@ class SuperClass(nn.Module):
                 raise LeanvlError(f"IDF table has {idf_table['df'].numel()} ids, model vocabulary {vocab_size}")
             self.idf_df.copy_(idf_table["df"].to(torch.float64))
         self.reduce_counts = reduce_counts  # sums a tensor over ranks in place (None: a single process)
+        # this optimizer step's counts [df..., docs], not yet committed; a plain attribute, not a buffer (DDP would
+        # broadcast rank 0's copy over the others' at every forward) and not saved (checkpoints follow a commit)
+        self._pending: torch.Tensor | None = None
 
     @torch.no_grad()
-    def update_idf(self, ids: torch.Tensor, batch_size: int) -> None:
-        """Add this batch's captions to the running document counts (summed over ranks when distributed)."""
-        delta = torch.zeros(self.vocab_size + 1, dtype=torch.float64, device=self.idf_df.device)
-        delta[: self.vocab_size].index_add_(0, ids, torch.ones_like(ids, dtype=torch.float64))
-        delta[-1] = batch_size
+    def count_documents(self, ids: torch.Tensor, batch_size: int) -> None:
+        """Add this micro-batch's captions to the step's pending counts (committed by `on_optimizer_step`)."""
+        pending = self._pending_counts()
+        pending[: self.vocab_size].index_add_(0, ids, torch.ones_like(ids, dtype=torch.float64))
+        pending[-1] += batch_size
+
+    def _pending_counts(self) -> torch.Tensor:
+        if self._pending is None or self._pending.device != self.idf_df.device:
+            self._pending = torch.zeros(self.vocab_size + 1, dtype=torch.float64, device=self.idf_df.device)
+        return self._pending
+
+    @torch.no_grad()
+    def on_optimizer_step(self) -> None:
+        """Trainer hook, once per optimizer step on every rank: commit the step's document counts (all
+        micro-batches, summed over ranks) to the running online-IDF counts."""
+        if self.idf != "online" or self.loss_kind == "bce":
+            return
+        pending = self._pending_counts()  # collective below: every rank reduces, also one with an empty step
         if self.reduce_counts is not None:
-            self.reduce_counts(delta)
-        self.idf_df += delta[: self.vocab_size]
-        self.idf_docs += delta[-1]
+            self.reduce_counts(pending)
+        self.idf_df += pending[: self.vocab_size]
+        self.idf_docs += pending[-1]
+        pending.zero_()
 
     def set_grad_checkpointing(self, enable: bool) -> None:
         """Recompute the encoder's activations in backward (trainer hook)."""
         self.encoder.set_grad_checkpointing(enable)
 
     def idf_weights(self) -> torch.Tensor:
-        """Current IDF per id: ln((docs + 1) / (df + 1)) (the reference's online form of paper eq. 2)."""
-        return torch.log((self.idf_docs + 1.0) / (self.idf_df + 1.0))
+        """Current IDF per id: ln((docs + 1) / (df + 1)) (the reference's online form of paper eq. 2); before any
+        document was counted (online IDF, first optimizer step) every id weighs 1 (uniform K-hot, as `--idf none`)."""
+        idf = torch.log((self.idf_docs + 1.0) / (self.idf_df + 1.0))
+        if self.idf != "online":
+            return idf
+        return torch.where(self.idf_docs > 0, idf, torch.ones_like(idf))  # no host sync
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         ids, offsets = batch["label_ids"], batch["label_offsets"]
@@ -108,7 +136,7 @@ class SuperClass(nn.Module):
             out["loss"] = bce_sparse(self.head.fc(feats), ids, rows)
             return out
         if self.idf == "online" and self.training:
-            self.update_idf(ids, size)
+            self.count_documents(ids, size)
         if self.idf == "none":
             weights = torch.ones(ids.shape, dtype=torch.float64, device=ids.device)
         else:

@@ -35,13 +35,21 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def write_manifest(directory: str) -> None:
-    """Record every file's size and SHA-256 in DIR/manifest.json (written last, fsync'ed)."""
-    files = sorted(n for n in os.listdir(directory) if n != MANIFEST and os.path.isfile(os.path.join(directory, n)))
-    entries = {n: {"bytes": os.path.getsize(os.path.join(directory, n)), "sha256": _sha256(os.path.join(directory, n))}
-               for n in files}
+def manifest_entries(directory: str, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Size and SHA-256 of each named file (paths relative to DIR, '/'-separated)."""
+    return {n: {"bytes": os.path.getsize(os.path.join(directory, n)), "sha256": _sha256(os.path.join(directory, n))}
+            for n in names}
+
+
+def write_manifest(directory: str, entries: dict[str, dict[str, Any]] | None = None) -> None:
+    """Record every file's size and SHA-256 in DIR/manifest.json (written last, fsync'ed); `entries` (from
+    `manifest_entries`, possibly nested paths) replaces the default of DIR's top-level files."""
+    if entries is None:
+        files = sorted(n for n in os.listdir(directory)
+                       if n != MANIFEST and os.path.isfile(os.path.join(directory, n)))
+        entries = manifest_entries(directory, files)
     with open(os.path.join(directory, MANIFEST), "w") as f:
-        json.dump({"version": 1, "files": entries}, f, indent=1)
+        json.dump({"version": 1, "files": dict(sorted(entries.items()))}, f, indent=1)
         f.flush()
         os.fsync(f.fileno())
 

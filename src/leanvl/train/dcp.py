@@ -4,7 +4,10 @@ Layout of `RUN/checkpoints/step-00000100/` (same directory names as the single-f
 `keep` and every reader find it): `shards/shard-0000R-model-00001-of-00001.safetensors` (rank R's shard of every
 parameter, buffer and optimizer tensor, written by DCP's HuggingFaceStorageWriter with `save_distributed`; each
 file's safetensors header holds its tensors' offsets in the global shapes as JSON), `rng/rank-0000R.{json,safetensors}`
-(each rank's RNG states), and `state.json` (step, optimizer hyper-parameters, extras) written last by rank 0.
+(each rank's RNG states), `state.json` (step, optimizer hyper-parameters, extras), and `manifest.json` (size and
+SHA-256 of every file: each rank hashes the files it wrote, rank 0 merges them and writes the manifest last), verified
+by `--resume` (a damaged checkpoint is skipped for the newest valid one, as for single-file checkpoints) and by the
+readers of the weights.
 Nothing is pickled: DCP's default `.metadata` file (a pickle) is never written; the reader rebuilds the metadata
 from the safetensors headers. All ranks write into `.tmp-step-XXXXXXXX-dcp/`; rank 0 renames it into place after
 every rank finished, so a kill mid-write leaves the previous checkpoint the newest complete one.
@@ -22,7 +25,8 @@ from torch import nn
 
 from leanvl.errors import LeanvlError
 from leanvl.train import distributed as dist
-from leanvl.train.checkpoint import CKPT_DIR, _rng_state, _set_rng_state, commit_checkpoint
+from leanvl.train.checkpoint import CKPT_DIR, MANIFEST, _rng_state, _set_rng_state, commit_checkpoint, \
+    manifest_entries, verify_manifest, write_manifest
 
 SHARDS = "shards"
 RNG = "rng"
@@ -67,6 +71,7 @@ def save_sharded(run_dir: str, step: int, model: nn.Module, optimizer: torch.opt
     state = {"model": _unshared(get_model_state_dict(model)), "optim": _tensors_only(optim["state"])}
     dcp.save(state, storage_writer=HuggingFaceStorageWriter(os.path.join(tmp, SHARDS), save_distributed=True))
     _write_rng(os.path.join(tmp, RNG), dist.rank())
+    _write_rank_manifest(tmp, dist.rank())
     dist.barrier()
     if dist.is_main():
         meta = {"step": step, "format": "dcp", "param_groups": optim["param_groups"], **extra}
@@ -74,9 +79,35 @@ def save_sharded(run_dir: str, step: int, model: nn.Module, optimizer: torch.opt
             json.dump(meta, f)
             f.flush()
             os.fsync(f.fileno())
+        _merge_manifests(tmp)
         commit_checkpoint(tmp, final, run_dir, keep)
     dist.barrier()
     return final
+
+
+def _rank_manifest(tmp: str, rank: int) -> str:
+    return os.path.join(tmp, f"{MANIFEST}.rank-{rank:05d}")
+
+
+def _write_rank_manifest(tmp: str, rank: int) -> None:
+    """Hash the files this rank wrote (its shard files and RNG states) into a partial manifest for rank 0."""
+    mine = [f"{SHARDS}/{n}" for n in sorted(os.listdir(os.path.join(tmp, SHARDS))) if n.startswith(f"shard-{rank:05d}-")]
+    mine += [f"{RNG}/rank-{rank:05d}.{ext}" for ext in ("json", "safetensors")]
+    with open(_rank_manifest(tmp, rank), "w") as f:
+        json.dump(manifest_entries(tmp, mine), f)
+
+
+def _merge_manifests(tmp: str) -> None:
+    """Rank 0: one manifest.json from the ranks' partial ones, plus state.json and any file no rank claimed."""
+    entries: dict[str, Any] = {}
+    for name in sorted(os.listdir(tmp)):
+        if name.startswith(f"{MANIFEST}.rank-"):
+            with open(os.path.join(tmp, name)) as f:
+                entries.update(json.load(f))
+            os.remove(os.path.join(tmp, name))
+    present = ["state.json"] + [f"{d}/{n}" for d in (SHARDS, RNG) for n in sorted(os.listdir(os.path.join(tmp, d)))]
+    entries.update(manifest_entries(tmp, [n for n in present if n not in entries]))
+    write_manifest(tmp, entries)
 
 
 def _unshared(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -117,8 +148,20 @@ def _optim_template(meta: dict[str, Any], model: nn.Module) -> dict[str, dict[st
     return out
 
 
+def _load_rng(folder: str, rank: int) -> None:
+    """This rank's saved RNG states; a rank the checkpoint did not have (more processes now) keeps its seeded ones."""
+    name = os.path.join(folder, f"rank-{rank:05d}")
+    if not os.path.isfile(name + ".json"):
+        return
+    with open(name + ".json") as f:
+        meta = json.load(f)
+    _set_rng_state(meta, load_file(name + ".safetensors"))
+
+
 def load_sharded(path: str, model: nn.Module, optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:
-    """Collective: restore this rank's shards of weights and optimizer, and its RNG states; returns state.json."""
+    """Collective: restore this rank's shards of weights and optimizer, and its RNG states; returns state.json.
+    DCP reshards on load, so another number of processes than the checkpoint's works (data continue at the first
+    sample not consumed; RNG streams, e.g. dropout, are exact only for the same number)."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.hf_storage import HuggingFaceStorageReader
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, \
@@ -127,9 +170,6 @@ def load_sharded(path: str, model: nn.Module, optimizer: torch.optim.Optimizer |
     check_format(path, fsdp=True)
     with open(os.path.join(path, "state.json")) as f:
         state = json.load(f)
-    if state.get("world_size", dist.world_size()) != dist.world_size():
-        raise LeanvlError(f"--resume {path}: written by {state['world_size']} FSDP processes, now "
-                          f"{dist.world_size()}; resume with the same number of processes")
     shards = os.path.join(path, SHARDS)
     meta = _metadata(shards)
     target = {"model": _unshared(get_model_state_dict(model))}
@@ -139,10 +179,7 @@ def load_sharded(path: str, model: nn.Module, optimizer: torch.optim.Optimizer |
     set_model_state_dict(model, target["model"], options=StateDictOptions(strict=False))  # tied keys stored once
     if optimizer is not None:
         set_optimizer_state_dict(model, optimizer, {"state": target["optim"], "param_groups": state["param_groups"]})
-    rank = dist.rank()
-    with open(os.path.join(path, RNG, f"rank-{rank:05d}.json")) as f:
-        rng_meta = json.load(f)
-    _set_rng_state(rng_meta, load_file(os.path.join(path, RNG, f"rank-{rank:05d}.safetensors")))
+    _load_rng(os.path.join(path, RNG), dist.rank())
     return state
 
 
@@ -174,6 +211,10 @@ def load_any_weights(model: nn.Module, path: str) -> tuple[list[str], list[str]]
         from leanvl.train.checkpoint import load_weights as load_file_weights
 
         return load_file_weights(model, path)
+    step_dir = os.path.dirname(os.path.abspath(path))
+    problem = verify_manifest(step_dir) if os.path.isfile(os.path.join(step_dir, MANIFEST)) else None
+    if problem:
+        raise LeanvlError(f"{path}: damaged sharded checkpoint ({problem})")
     try:
         return load_weights(path, model)
     except Exception as exc:  # noqa: BLE001  (DCP/safetensors errors on a damaged shards folder)

@@ -31,7 +31,7 @@ from leanvl.train.preempt import Preempted, PreemptionFlag
 from leanvl.train.run_dir import MetricsLog, RunLock, check_run_dir, init_run_dir, peak_memory
 from leanvl.train.sample_log import SampleKeyLog, restored_position, samples_per_step
 from leanvl.train.speed import Speedometer, count_flops
-from leanvl.train.task import apply_task_options
+from leanvl.train.task import after_optimizer_step, apply_task_options
 
 Batches = Callable[[int], Iterator[dict]]  # batches(samples consumed by all ranks) -> this rank's micro-batches
 
@@ -213,6 +213,7 @@ class Trainer:
             self.nonfinite_skipped += 1
             return False
         self.optimizer.step()
+        after_optimizer_step(self.task)  # e.g. SuperClass commits the step's IDF counts
         self.optimizer.zero_grad(set_to_none=True)
         if self.master:
             self.master.copy_down()

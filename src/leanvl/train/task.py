@@ -21,3 +21,17 @@ def apply_task_options(task: nn.Module, *, grad_checkpointing: bool) -> None:
     """Switch on what the run asks for that the task supports (tasks without the hook train as they are)."""
     if grad_checkpointing and isinstance(task, GradCheckpointing):
         task.set_grad_checkpointing(True)
+
+
+@runtime_checkable
+class OptimizerStepHook(Protocol):
+    """A task with state to commit once per optimizer step (SuperClass's online IDF counts): called on every rank,
+    after a successful `optimizer.step()`, so it may run collectives."""
+
+    def on_optimizer_step(self) -> None: ...
+
+
+def after_optimizer_step(task: nn.Module) -> None:
+    """Call the task's `on_optimizer_step` when it has one."""
+    if isinstance(task, OptimizerStepHook):
+        task.on_optimizer_step()
