@@ -55,16 +55,12 @@ def _first_line(exc: BaseException) -> str:
 
 
 def with_retries(fn: Callable[[], T], what: str, retries: int = RETRIES) -> T:
-    """fn() retried with exponential back-off on any error; ShardUnreadable('what: last error') after the last try.
-
-    FileNotFoundError is not retried (a missing object stays missing)."""
+    """fn() retried with exponential back-off on any error; ShardUnreadable('what: last error') after the last try."""
     for attempt in range(retries + 1):
         try:
             return fn()
-        except FileNotFoundError as exc:
-            raise ShardUnreadable(f"{what}: not found ({_first_line(exc)})") from None
         except Exception as exc:  # noqa: BLE001 - any transport error (aiohttp, botocore, OSError) is retried
-            last = _first_line(exc)
+            last = f"{type(exc).__name__}: {_first_line(exc)}"
             if attempt < retries:
                 time.sleep(BACKOFF_S * 2 ** attempt)
     raise ShardUnreadable(f"{what}: {last}")
