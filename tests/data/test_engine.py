@@ -1,14 +1,13 @@
 """The indexed shard engine: same samples from local / HTTP / S3 and any worker count, each byte read once over
-2 ranks x 2 workers, remote faults retried then counted, mixtures and resampling exact."""
+2 ranks x 2 workers and only a rank's own ranges read, remote indexes from headers only, remote faults (cut-off
+range reads) retried then counted, mixtures and resampling exact."""
 from __future__ import annotations
 
 import glob
 import itertools
-import json
 import os
-import subprocess
-import sys
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 from tests.data.data_helpers import to_tensor
 from tests.data.servers import http_server, s3_server
@@ -38,14 +37,10 @@ def test_local_http_s3_and_worker_counts_give_the_same_keys(shard_dir, tmp_path,
         assert _keys(f"s3://bucket/{PATTERN}", cache=str(tmp_path / "s3"))[0] == local
 
 
-def rank_keys(rank, spec, cache) -> list[str]:
+def rank_keys(src, rank) -> list[str]:
     """Keys of 5 batches of 4 of one rank of 2, read with 2 loader workers."""
-    src = open_data(spec, seed=1, cache_dir=cache)
-    batches = make_batches(src, batch_size=4, transform=to_tensor, stride=2, offset=int(rank), num_workers=2)
+    batches = make_batches(src, batch_size=4, transform=to_tensor, stride=2, offset=rank, num_workers=2)
     return [k for b in itertools.islice(batches, 5) for k in b["key"]]
-
-
-READER = "import json, sys; from tests.data.test_engine import rank_keys; print(json.dumps(rank_keys(*sys.argv[1:])))"
 
 
 def _tar_reads(server):
@@ -54,12 +49,11 @@ def _tar_reads(server):
 
 def test_two_ranks_two_workers_read_the_data_once(indexed_shard_dir, tmp_path):
     total = sum(os.path.getsize(p) for p in glob.glob(os.path.join(indexed_shard_dir, "*.tar")))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     with http_server(indexed_shard_dir) as server:
         spec, cache = f"{server.url}/{PATTERN}", str(tmp_path / "cache")  # one node: one shared cache
-        other = subprocess.Popen([sys.executable, "-c", READER, "1", spec, cache], stdout=subprocess.PIPE,
-                                 text=True, env=env)  # rank 1 in its own process, rank 0 in this one
-        outs = [rank_keys(0, spec, cache), json.loads(other.communicate(timeout=120)[0])]
+        with ThreadPoolExecutor(2) as pool:  # both ranks open at once: one builds each index, the other waits
+            sources = list(pool.map(lambda _: open_data(spec, seed=1, cache_dir=cache), range(2)))
+        outs = [rank_keys(src, rank) for rank, src in enumerate(sources)]
         sent, reads = server.bytes_sent, _tar_reads(server)
         sidecar_gets = {n: c for n, c in server.requests.items() if n.endswith(".idx.json")}
     keys = outs[0] + outs[1]  # 2 ranks x 5 batches x 4 = one epoch of 40
@@ -115,6 +109,7 @@ def test_remote_header_scan_reads_headers_not_payloads(tmp_path):
 def test_remote_read_errors_are_retried_then_counted(shard_dir, indexed_shard_dir, tmp_path, monkeypatch):
     from leanvl.data import remote
 
+    monkeypatch.setattr(remote, "BACKOFF_S", 0.01)  # same retries, shorter waits
     local, _ = _keys(os.path.join(shard_dir, PATTERN))
     with http_server(indexed_shard_dir, fail_times={"shard-000001.tar": 2}) as server:  # a sample cut off twice
         keys, skipped = _keys(f"{server.url}/{PATTERN}", cache=str(tmp_path / "a"))
@@ -122,7 +117,6 @@ def test_remote_read_errors_are_retried_then_counted(shard_dir, indexed_shard_di
     assert keys == local and not skipped
     with http_server(shard_dir, fail_times={"shard-000001.tar": 1}) as server:  # no sidecar: the scan is cut once
         assert _keys(f"{server.url}/{PATTERN}", cache=str(tmp_path / "b"))[0] == local
-    monkeypatch.setattr(remote, "BACKOFF_S", 0.01)
     with http_server(indexed_shard_dir, fail_times={"shard-000002.tar": 99}) as server:  # samples never readable
         keys, skipped = _keys(f"{server.url}/{PATTERN}", cache=str(tmp_path / "c"))
         assert server.requests["shard-000002.tar"] == 4 + 9  # first sample: 1 + 3 retries; then one try each
