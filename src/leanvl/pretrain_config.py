@@ -27,8 +27,8 @@ class PretrainConfig:
     data_weights: str = opt("", "mixture weights of a --data 'A::B' mixture, e.g. 1::3 ('' = equal)")
     resampled: bool = opt(False, "draw shards with replacement (open_clip's --dataset-resampled)")
     samples_per_epoch: int = opt(0, "virtual epoch length in samples (0 = one pass over the data)")
-    data_cache: str = opt("", "node-local cache directory for remote shards ('' = ~/.cache/leanvl/shards)")
-    data_cache_gb: float = opt(100.0, "size bound of --data-cache in GiB (least recently used shards are removed)")
+    data_cache: str = opt("", "node cache: remote shard indexes + whole pipe: shards ('' = ~/.cache/leanvl/shards)")
+    data_cache_gb: float = opt(100.0, "size bound of --data-cache's pipe: shards in GiB (least recently used go)")
     options: Any = opt(None, "the objective's options (set from its own group of flags)")
 
     def __post_init__(self) -> None:

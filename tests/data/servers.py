@@ -1,10 +1,13 @@
-"""Real local servers for the remote-data tests: an HTTP file server that counts bytes and injects faults, moto S3."""
+"""Real local servers for the remote-data tests: an HTTP file server (with Range requests) that counts bytes and
+injects faults, moto S3."""
 from __future__ import annotations
 
 import contextlib
 import functools
 import http.server
+import io
 import os
+import re
 import threading
 from collections import Counter
 
@@ -12,6 +15,28 @@ from collections import Counter
 class _Handler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:  # quiet
         pass
+
+    def send_head(self):
+        """Serve `Range: bytes=a-b` as 206 with exactly those bytes (as object stores and nginx do)."""
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        path = self.translate_path(self.path)
+        if match is None or not os.path.isfile(path):
+            return super().send_head()
+        size = os.path.getsize(path)
+        start, end = int(match[1]), min(int(match[2] or size - 1), size - 1)
+        if start >= size:
+            self.send_error(416)
+            return None
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            body = fh.read(end - start + 1)
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        self.range = (start, end + 1)
+        return io.BytesIO(body)
 
     def copyfile(self, source, outputfile) -> None:
         name = os.path.basename(self.path)
@@ -25,6 +50,8 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         outputfile.write(data)
         with server.lock:
             server.bytes_sent += len(data)
+            server.sent_by_file[name] += len(data)
+            server.served.append((name, *getattr(self, "range", (0, len(data)))))
         if fail:
             self.close_connection = True
             with contextlib.suppress(OSError):
@@ -33,10 +60,12 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 @contextlib.contextmanager
 def http_server(root: str, fail_times: dict[str, int] | None = None):
-    """Serve `root` on 127.0.0.1:<free port>; yields the server (.url, .bytes_sent, .requests, .fail_times)."""
+    """Serve `root` on 127.0.0.1:<free port>; yields the server (.url, .bytes_sent, .sent_by_file, .requests (GETs
+    by file name), .served [(name, start, end)] of full answers, .fail_times {name: first GETs cut mid-body})."""
     handler = functools.partial(_Handler, directory=root)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.lock, server.bytes_sent, server.requests = threading.Lock(), 0, Counter()
+    server.sent_by_file, server.served = Counter(), []
     server.fail_times = fail_times or {}
     server.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)

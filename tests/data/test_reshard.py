@@ -43,7 +43,9 @@ def test_reshard_round_trips_keys_captions_and_limits_side(big_shards, tmp_path,
                  "--shard-size", "2"]) == 0
     printed = capsys.readouterr().out
     assert "wrote 5 samples in 3 shard(s)" in printed and "undecodable_image 1" in printed
-    got = [r for p in sorted(os.listdir(out)) for r in wds.WebDataset(str(out / p), shardshuffle=False)]
+    shards = sorted(p for p in os.listdir(out) if p.endswith(".tar"))
+    assert sorted(set(os.listdir(out)) - set(shards)) == [f"{p}.idx.json" for p in shards]  # sidecars written
+    got = [r for p in shards for r in wds.WebDataset(str(out / p), shardshuffle=False)]
     assert [os.path.basename(r["__key__"]) for r in got] == [it["__key__"] for it in items]
     assert [r["txt"] for r in got] == [it["txt"] for it in items]
     assert [r["json"] for r in got] == [it["json"] for it in items]

@@ -19,6 +19,7 @@ DATA_COMMAND_MODULES = [
     "leanvl.text.idf_cli",   # data idf
     "leanvl.vlm.data_cli",   # data vqa
     "leanvl.data.reshard",   # data reshard
+    "leanvl.data.index_cli", # data index
 ]
 
 

@@ -50,20 +50,11 @@ def resize_bytes(data: bytes, max_side: int, quality: int) -> tuple[bytes, bool]
 def _shard_items(source: Any, max_side: int, quality: int, skipped: Counter) -> Iterator[dict[str, Any]]:
     from leanvl.data.sample import SkipSample
     from leanvl.data.source_base import CAPTION_EXT, IMAGE_EXTS, caption_text
-    from leanvl.data.tar_index import TRUNCATED, read_sample
 
-    def raws() -> Iterator[dict[str, Any]]:  # every sample in shard order, read through the node cache
-        for url, entries in zip(source.urls, source.index):
-            for entry in entries:
-                if TRUNCATED in entry or "members" not in entry:
-                    yield {"__key__": entry.get("key", url), TRUNCATED: entry.get(TRUNCATED, "unreadable shard")}
-                else:
-                    yield read_sample(source.cache.local(url), entry)
-
-    for raw in raws():
+    in_order = ((shard, j) for shard, entries in enumerate(source.index) for j in range(len(entries)))
+    for item_at in in_order:  # every sample in shard order (remote ones by range reads)
         try:
-            if TRUNCATED in raw:
-                raise SkipSample("truncated_tar", raw[TRUNCATED])
+            raw = source.read(item_at)
             ext = next((e for e in IMAGE_EXTS if e in raw), None)
             if ext is None:
                 raise SkipSample("missing_image", raw["__key__"])
@@ -116,6 +107,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def run_reshard(args: argparse.Namespace) -> int:
     """Rewrite args.data into args.out with images of longer side <= args.max_side; prints counts and the pattern."""
+    from leanvl.data.shard_index import write_sidecars
     from leanvl.data.shards import shard_pattern, write_encoded
     from leanvl.data.sources import CsvSource, open_source
     from leanvl.paths import ensure_writable_dir
@@ -136,6 +128,7 @@ def run_reshard(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     paths = write_encoded(items(), args.out, shard_size=args.shard_size)
+    write_sidecars(paths)
     dt = time.perf_counter() - t0
     if not paths:
         raise LeanvlError(f"--data {args.data} has no usable samples (skipped: {dict(skipped) or 'none'})")

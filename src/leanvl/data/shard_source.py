@@ -1,7 +1,9 @@
 """webdataset tar shards (local, remote or `pipe:`) with random access: each consumer reads only its own samples.
 
-At open, every shard gets a member index (a header scan of the local file or of the node-cached download, see
-leanvl.data.remote), so the epoch length is known up front and a raw item is just (shard, sample number). The epoch
+At open, every shard gets a member index (its sidecar, the node cache or a header scan, see leanvl.data.shard_index;
+remote shards are indexed in parallel threads), so the epoch length is known up front and a raw item is just
+(shard, sample number). A sample of a remote shard is one range request over its members (retried; after a shard
+failed every retry in this process, its next samples get one try each until a read succeeds again). The epoch
 order: shards shuffled with (seed, epoch), then the samples of each run of SHUFFLE_SHARDS consecutive shards
 shuffled together (a chunk shuffle that keeps a consumer on few shards at a time). `decode` reads only the byte
 ranges of that sample; `caption` reads only its `.txt`.
@@ -12,17 +14,19 @@ import bisect
 import json
 import os
 import random
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
 
-from leanvl.data.remote import ShardCache, ShardUnreadable, expand_urls
+from leanvl.data.remote import RETRIES, ShardCache, ShardUnreadable, expand_urls, is_ranged, is_remote, read_range
 from leanvl.data.sample import Sample, SkipSample
-from leanvl.errors import DataError
+from leanvl.data.shard_index import shard_index
 from leanvl.data.source_base import CAPTION_EXT, IMAGE_EXTS, Source, caption_text, decode_image
-from leanvl.data.tar_index import TRUNCATED, index_tar, read_sample
-from leanvl.errors import LeanvlError
+from leanvl.data.tar_index import TRUNCATED, read_sample, sample_from_span, span
+from leanvl.errors import DataError, LeanvlError
 
 SHUFFLE_SHARDS = 4
 UNREADABLE = "__unreadable__"
+INDEX_THREADS = 16
 
 
 class ShardSource(Source):
@@ -32,19 +36,25 @@ class ShardSource(Source):
                  cache: ShardCache | None = None) -> None:
         self.pattern, self.urls, self.seed, self.shuffle = pattern, expand_urls(pattern), seed, shuffle
         self.image_size, self.cache = image_size, cache or ShardCache()
-        self.index = [self._index(u) for u in self.urls]
+        threads = min(INDEX_THREADS, sum(map(is_remote, self.urls)))
+        if threads > 1:
+            with ThreadPoolExecutor(threads) as pool:
+                self.index = list(pool.map(self._index, self.urls))
+        else:
+            self.index = [self._index(u) for u in self.urls]
         if all(len(x) == 1 and UNREADABLE in x[0] for x in self.index):
             raise LeanvlError(f"--data {pattern}: no shard could be read ({self.index[0][0][UNREADABLE]})")
         self.total = sum(len(x) for x in self.index)
         self._layouts: dict[int, tuple[list[int], list[int]]] = {}
         self._blocks: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        self._failing: set[int] = set()  # remote shards whose last read failed every retry (in this process)
 
     def __repr__(self) -> str:
         return self.pattern
 
     def _index(self, url: str) -> list[dict[str, Any]]:
         try:
-            return index_tar(self.cache.local(url))
+            return shard_index(url, self.cache)
         except ShardUnreadable as exc:  # counted: the unreachable shard is one unusable item
             return [{"key": f"{os.path.basename(url)}:unreadable", UNREADABLE: str(exc)}]
 
@@ -84,16 +94,23 @@ class ShardSource(Source):
     def raw(self, epoch: int) -> Iterator[tuple[int, int]]:
         return (self.at(epoch * self.total + p) for p in range(self.total))
 
-    def _read(self, raw: tuple[int, int], exts: tuple[str, ...] | None = None) -> dict[str, Any]:
+    def read(self, raw: tuple[int, int], exts: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """The webdataset dict of a raw item (only the members `exts` when given); SkipSample when unusable."""
         shard, j = raw
-        entry = self.index[shard][j]
+        entry, url = self.index[shard][j], self.urls[shard]
         if UNREADABLE in entry:
             raise SkipSample("unreadable_shard", entry[UNREADABLE])
         if TRUNCATED in entry:
             raise SkipSample("truncated_tar", entry[TRUNCATED])
         try:
-            return read_sample(self.cache.local(self.urls[shard]), entry, exts)
-        except (ShardUnreadable, OSError) as exc:  # evicted from the cache and the re-download failed
+            if not is_ranged(url):
+                return read_sample(self.cache.local(url), entry, exts)
+            start, end = span(entry, exts)
+            data = read_range(url, start, end, 0 if shard in self._failing else RETRIES) if end > start else b""
+            self._failing.discard(shard)
+            return sample_from_span(entry, data, start, exts)
+        except (ShardUnreadable, OSError) as exc:  # a remote read failed every retry (or an evicted pipe: shard)
+            self._failing.add(shard)
             raise SkipSample("unreadable_shard", str(exc)) from None
 
     def key(self, raw: tuple[int, int]) -> str:
@@ -101,10 +118,10 @@ class ShardSource(Source):
         return os.path.basename(self.index[raw[0]][raw[1]]["key"])
 
     def caption(self, raw: tuple[int, int]) -> str:
-        return caption_text(self._read(raw, (CAPTION_EXT,)).get(CAPTION_EXT))
+        return caption_text(self.read(raw, (CAPTION_EXT,)).get(CAPTION_EXT))
 
     def decode(self, raw: tuple[int, int]) -> Sample:
-        item = self._read(raw)
+        item = self.read(raw)
         ext = next((e for e in IMAGE_EXTS if e in item), None)
         if ext is None:
             raise SkipSample("missing_image", item["__key__"])
