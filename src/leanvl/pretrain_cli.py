@@ -7,6 +7,7 @@ from dataclasses import fields
 
 from leanvl.cliutil import add_dataclass_args, dataclass_from_args
 from leanvl.objective_options import OBJECTIVE_OPTIONS
+from leanvl.paths import output_dir
 from leanvl.pretrain_config import PretrainConfig
 from leanvl.train.config import TrainConfig
 
@@ -60,5 +61,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_pretrain)
     e = sub.add_parser("export", help="write a run's image encoder as safetensors + JSON config")
     e.add_argument("--ckpt", required=True, help="pre-training run directory (its newest checkpoint is used)")
-    e.add_argument("--out", required=True, help="directory to write model.safetensors and encoder.json into")
+    e.add_argument("--out", required=True, type=output_dir("--out"),
+                   help="directory to write model.safetensors and encoder.json into")
     e.set_defaults(func=_export)
