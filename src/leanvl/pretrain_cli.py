@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import fields
+from dataclasses import MISSING, fields
 
 from leanvl.cliutil import add_dataclass_args, dataclass_from_args
+from leanvl.errors import LeanvlError
 from leanvl.objective_options import OBJECTIVE_OPTIONS
 from leanvl.paths import output_dir
 from leanvl.pretrain_config import PretrainConfig
@@ -17,6 +18,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     from leanvl.train.distributed import is_main
 
     options = dataclass_from_args(OBJECTIVE_OPTIONS.get(args.objective), args)
+    reject_foreign_options(args)
     result = run_pretrain(dataclass_from_args(PretrainConfig, args, options=options),
                           dataclass_from_args(TrainConfig, args))
     if not is_main():
@@ -38,6 +40,17 @@ def _export(args: argparse.Namespace) -> int:
     save_encoder(task.encoder, args.out)
     print(f"leanvl: encoder '{task.encoder.name}' written to {args.out} (model.safetensors + encoder.json)")
     return 0
+
+
+def reject_foreign_options(args: argparse.Namespace) -> None:
+    """LeanvlError naming a flag of another objective's options that was set: it would be silently ignored."""
+    own = {f.name for f in fields(OBJECTIVE_OPTIONS.get(args.objective))}
+    for name in OBJECTIVE_OPTIONS:
+        for f in fields(OBJECTIVE_OPTIONS.get(name)):
+            default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+            if f.name not in own and getattr(args, f.name, default) != default:
+                raise LeanvlError(f"--{f.name.replace('_', '-')} is a {name} option; it does nothing with "
+                                  f"--objective {args.objective}")
 
 
 def add_objective_groups(parser: argparse.ArgumentParser) -> None:

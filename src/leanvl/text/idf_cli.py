@@ -49,6 +49,8 @@ def compute_idf_table(spec: str, n: int | None, max_tokens: int | None = None, s
 def _idf(args: argparse.Namespace) -> int:
     from safetensors.torch import save_file
 
+    if args.n < 0 or args.label_max_tokens < 0:
+        raise LeanvlError(f"--n and --label-max-tokens must be >= 0, got {args.n} and {args.label_max_tokens}")
     table = compute_idf_table(args.data, args.n or None, args.label_max_tokens or None, args.seed)
     tmp = args.out + ".tmp"
     save_file({"docs": table["docs"], "df": table["df"]}, tmp)
