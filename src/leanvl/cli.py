@@ -6,6 +6,7 @@ import importlib
 import os
 import sys
 
+from leanvl.boundary import one_line, user_error_message
 from leanvl.errors import LeanvlError
 
 # Each module defines `register(subparsers)`; a sub-command sets `func(args) -> int | None` via set_defaults.
@@ -38,13 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; user errors print one line to stderr and return 2."""
+    """Run the CLI; user errors print one line to stderr and return 2 (a preempted run: 75). Anything else is a
+    bug: one line saying so, then the traceback (leanvl.boundary decides which is which)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = build_parser().parse_args(argv)
     try:
         code = args.func(args)
+        sys.stdout.flush()  # a reader that left (`| head`) shows up here, inside the boundary
     except LeanvlError as exc:
-        print(f"leanvl: error: {exc}", file=sys.stderr)
+        print(f"leanvl: error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("leanvl: interrupted", file=sys.stderr)
@@ -52,17 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `leanvl ... | head`: the reader left; nothing more to say
         _silence_stdout()
         return 2
-    except OSError as exc:  # the file system refused: a path the user gave, a full disk, permissions
-        where = f" ({exc.filename})" if exc.filename else ""
-        print(f"leanvl: error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return 2
     except Exception as exc:  # noqa: BLE001
-        if type(exc).__name__ == "SafetensorError":  # a damaged weights file the user pointed at
-            print(f"leanvl: error: unreadable safetensors file: {str(exc).splitlines()[0][:200]}", file=sys.stderr)
-            return 2
-        print("leanvl: internal error — this is a bug in leanvl, please report it with the traceback below:",
-              file=sys.stderr)
-        raise
+        message = user_error_message(exc)
+        if message is None:
+            print("leanvl: internal error — this is a bug in leanvl, please report it with the traceback below:",
+                  file=sys.stderr)
+            raise
+        print(f"leanvl: error: {message}", file=sys.stderr)
+        return 2
     return int(code or 0)
 
 

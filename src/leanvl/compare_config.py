@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from leanvl.cliutil import opt
 from leanvl.errors import LeanvlError
+from leanvl.paths import check_dir_creatable, check_file_writable
 
 
 @dataclass
@@ -39,10 +40,9 @@ class CompareConfig:
                 raise LeanvlError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.eval_test < 5:
             raise LeanvlError(f"--eval-test must be >= 5 (retrieval R@5), got {self.eval_test}")
-        if self.json and not os.path.isdir(os.path.dirname(os.path.abspath(self.json))):
-            raise LeanvlError(f"--json {self.json}: its directory does not exist")
-        if os.path.exists(self.out) and not os.path.isdir(self.out):
-            raise LeanvlError(f"--out {self.out}: exists and is not a directory")
+        if self.json:
+            check_file_writable(self.json, "--json")
+        check_dir_creatable(self.out, "--out")
         if os.path.isdir(self.out) and os.listdir(self.out) and not self.overwrite:
             raise LeanvlError(f"--out {self.out} is not empty; pass --overwrite to replace its runs")
         return self

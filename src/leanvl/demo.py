@@ -12,6 +12,7 @@ import sys
 import time
 
 from leanvl.errors import LeanvlError
+from leanvl.paths import output_dir
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -23,7 +24,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--image-size", type=int, default=64, help="synthetic scene size in pixels")
     ap.add_argument("--probe-train", type=int, default=1500, help="scenes to fit each probe on")
     ap.add_argument("--probe-test", type=int, default=800, help="held-out scenes to score each probe on")
-    ap.add_argument("--out", default="", help="run directory (default: runs/demo-<timestamp>)")
+    ap.add_argument("--out", default="", type=output_dir("--out"),
+                    help="run directory (default: runs/demo-<timestamp>)")
     return ap.parse_args(argv)
 
 

@@ -24,6 +24,8 @@ def check_superclass(idf: str, loss: str, head_chunk: int, has_table: bool) -> N
         raise LeanvlError(f"--loss must be one of {', '.join(LOSSES)}, got '{loss}'")
     if head_chunk < 0 or (head_chunk and loss != "softmax"):
         raise LeanvlError(f"--head-chunk must be >= 0 and needs --loss softmax, got {head_chunk} with {loss}")
+    if has_table and idf != "offline":
+        raise LeanvlError(f"--idf-table is read only with --idf offline, got --idf {idf}")
     if idf == "offline" and not has_table:
         raise LeanvlError("--idf offline needs --idf-table FILE (write one with `leanvl data idf`)")
 
@@ -78,6 +80,8 @@ class LitOptions(ClipOptions):
         """LeanvlError when no encoder to lock is given."""
         if not self.lit_encoder:
             raise LeanvlError("--objective lit needs --lit-encoder RUN_DIR (or a `leanvl export` directory)")
+        if self.lit_unlock < 0:
+            raise LeanvlError(f"--lit-unlock must be >= 0, got {self.lit_unlock}")
 
     def locked_encoder(self) -> str:
         """The run directory or export whose image encoder the wiring loads and locks."""

@@ -16,7 +16,7 @@ from leanvl.train import distributed as dist
 from leanvl.train.checkpoint import newest_valid
 from leanvl.train.config import TrainConfig
 from leanvl.train.loop import TrainResult, seed_everything, train
-from leanvl.train.run_dir import CONFIG, write_json_atomic
+from leanvl.train.run_dir import CONFIG, check_run_dir, write_json_atomic
 
 
 def make_labeler(max_tokens: int):
@@ -84,9 +84,10 @@ def run_pretrain(cfg: PretrainConfig, tcfg: TrainConfig) -> TrainResult:
     """Pre-train as configured; writes RUN/config.json, checkpoints, metrics.jsonl and RUN/result.json."""
     cfg.validate()
     tcfg.validate()
+    check_run_dir(tcfg)  # a bad --out, and (below) bad data options, fail before the model is built
+    batches = make_batch_fn(cfg, tcfg)
     seed_everything(tcfg.seed)
     task = build_task(cfg)
-    batches = make_batch_fn(cfg, tcfg)
     tcfg.extra = {"pretrain": cfg.to_dict()}
     result = train(task, batches, tcfg)
     if dist.is_main():

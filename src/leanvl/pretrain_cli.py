@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import fields
+from dataclasses import MISSING, fields
 
 from leanvl.cliutil import add_dataclass_args, dataclass_from_args
+from leanvl.errors import LeanvlError
 from leanvl.objective_options import OBJECTIVE_OPTIONS
+from leanvl.paths import output_dir
 from leanvl.pretrain_config import PretrainConfig
 from leanvl.train.config import TrainConfig
 
@@ -16,6 +18,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     from leanvl.train.distributed import is_main
 
     options = dataclass_from_args(OBJECTIVE_OPTIONS.get(args.objective), args)
+    reject_foreign_options(args)
     result = run_pretrain(dataclass_from_args(PretrainConfig, args, options=options),
                           dataclass_from_args(TrainConfig, args))
     if not is_main():
@@ -39,6 +42,17 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def reject_foreign_options(args: argparse.Namespace) -> None:
+    """LeanvlError naming a flag of another objective's options that was set: it would be silently ignored."""
+    own = {f.name for f in fields(OBJECTIVE_OPTIONS.get(args.objective))}
+    for name in OBJECTIVE_OPTIONS:
+        for f in fields(OBJECTIVE_OPTIONS.get(name)):
+            default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+            if f.name not in own and getattr(args, f.name, default) != default:
+                raise LeanvlError(f"--{f.name.replace('_', '-')} is a {name} option; it does nothing with "
+                                  f"--objective {args.objective}")
+
+
 def add_objective_groups(parser: argparse.ArgumentParser) -> None:
     """One argument group per objective with the options it adds (fields inherited from another's are shown once)."""
     seen: set[str] = set()
@@ -60,5 +74,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_pretrain)
     e = sub.add_parser("export", help="write a run's image encoder as safetensors + JSON config")
     e.add_argument("--ckpt", required=True, help="pre-training run directory (its newest checkpoint is used)")
-    e.add_argument("--out", required=True, help="directory to write model.safetensors and encoder.json into")
+    e.add_argument("--out", required=True, type=output_dir("--out"),
+                   help="directory to write model.safetensors and encoder.json into")
     e.set_defaults(func=_export)

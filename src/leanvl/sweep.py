@@ -17,7 +17,7 @@ from typing import Any
 
 from leanvl.cliutil import opt
 from leanvl.errors import LeanvlError
-from leanvl.paths import ensure_writable_dir
+from leanvl.paths import ensure_writable_dir, output_dir
 
 COLUMNS = ["cell", "llm", "llm_params", "llm_params_b", "visual_tokens", "task", "accuracy", "n_questions",
            "accuracy_lo", "accuracy_hi", "text_tokens", "steps", "batch_size", "train_wall_s", "eval_wall_s"]
@@ -201,6 +201,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the fit intervals")
     p.add_argument("--budget-gflops", type=float, default=0.0, help="planning budget (default: the cost of the "
                    "second-largest LLM at the largest token count)")
-    p.add_argument("--out", required=True, help="sweep directory (results.csv, cells/, plots/, summary.*)")
+    p.add_argument("--out", required=True, type=output_dir("--out"),
+                   help="sweep directory (results.csv, cells/, plots/, summary.*)")
     p.add_argument("--overwrite", action="store_true", help="replace a sweep with other settings in --out")
     p.set_defaults(func=_sweep)

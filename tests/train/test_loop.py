@@ -6,7 +6,7 @@ import torch
 
 from safetensors.torch import load_file
 
-from leanvl.errors import LeanvlError
+from leanvl.errors import DataError, LeanvlError
 from leanvl.train.checkpoint import checkpoint_dirs, resolve_resume
 from leanvl.train.config import TrainConfig
 from leanvl.train.loop import train
@@ -133,3 +133,16 @@ def test_bf16_master_resumes_exactly_and_runs_on_the_rounded_masters(tmp_path):
     # the bf16 weights in use are the masters rounded
     for (k, p) in straight.named_parameters():
         assert torch.equal(p.detach(), final[k].to(torch.bfloat16)), k
+
+
+def test_bad_fraction_is_checked_at_the_end_of_a_short_run(tmp_path):
+    """Fewer than DataStats.min_raw samples: the limit still holds once the run ends (the checkpoint is kept)."""
+    base = fake_batches(8)
+
+    def lossy(start):  # every micro-batch: 8 usable samples of 10 raw (20% bad, limit 10%)
+        for batch in base(start):
+            yield {**batch, "skipped": {"undecodable_image": 2}, "raw_count": 10}
+
+    with pytest.raises(DataError, match=r"8 of 40 samples \(20.0%\).*undecodable_image=8"):
+        train(make_task(), lossy, cfg(tmp_path, "run"))
+    assert checkpoint_dirs(str(tmp_path / "run"))  # the finished run's checkpoint survives

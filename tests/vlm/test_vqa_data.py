@@ -83,3 +83,24 @@ def test_llava_json_validation(tmp_path):
     (tmp_path / "broken.json").write_text("[{")
     with pytest.raises(DataError, match="not valid json"):
         LlavaJsonSource(str(tmp_path / "broken.json"))
+
+
+def test_conversation_without_answer_turns_is_skipped_as_no_turns(tmp_path):
+    from PIL import Image
+
+    from leanvl.data.sample import SkipSample
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    entries = [{"image": "a.png", "conversations": []},
+               {"image": "a.png", "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": " "}]},
+               {"image": "a.png", "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "x"}]}]
+    (tmp_path / "d.json").write_text(json.dumps(entries))
+    src = LlavaJsonSource(str(tmp_path / "d.json"), shuffle=False)
+    for i in (0, 1):
+        with pytest.raises(SkipSample) as info:
+            src.decode(i)
+        assert info.value.reason == "no_turns"
+    assert src.decode(2).caption == "x"
+    (tmp_path / "bad.json").write_text(json.dumps([{"image": "a.png", "conversations": [{"from": "gpt"}]}]))
+    with pytest.raises(DataError, match="string 'from' and 'value'"):
+        LlavaJsonSource(str(tmp_path / "bad.json"))

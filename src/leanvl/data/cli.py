@@ -13,7 +13,7 @@ import sys
 import time
 
 from leanvl.errors import LeanvlError
-from leanvl.paths import ensure_writable_dir
+from leanvl.paths import ensure_writable_dir, output_dir
 
 DATA_COMMAND_MODULES = [
     "leanvl.text.idf_cli",   # data idf
@@ -42,7 +42,8 @@ def _register_synth(data_sub: argparse._SubParsersAction) -> None:
         "synth", help="write built-in synthetic scenes as webdataset tar shards",
         description="Render N synthetic scenes (shapes, colours, sizes, positions, sometimes a word) and write them "
                     "as webdataset shards: <key>.png + <key>.txt caption + <key>.json attributes.")
-    p.add_argument("--out", required=True, help="output directory for the shards (created if missing)")
+    p.add_argument("--out", required=True, type=output_dir("--out"),
+                   help="output directory for the shards (created if missing)")
     p.add_argument("--n", type=int, required=True, help="number of samples to write")
     p.add_argument("--size", type=int, default=syn.DEFAULT_SIZE,
                    help=f"image side in pixels, {syn.MIN_SIZE}..{syn.MAX_SIZE} (default {syn.DEFAULT_SIZE})")

@@ -34,7 +34,15 @@ def transform_rng(seed: int, raw_index: int) -> random.Random:
 
 def _collate(items: list[tuple[int, Any]], skipped: Counter, batch_size: int, labeler: Labeler | None,
              empty_size: int) -> dict[str, Any]:
-    """items: (raw index, (tensor, Sample)) in stream order -> the batch dict of docs/CONTRACTS.md."""
+    """items: (raw index, (tensor, Sample)) in stream order -> the batch dict of docs/CONTRACTS.md; with a
+    labeler, items whose caption encodes to no label id are dropped and counted as `no_label_ids`."""
+    ids: list[list[int]] = []
+    if labeler is not None and items:
+        ids = labeler([s.caption for _, (_, s) in items])
+        kept = [(item, row) for item, row in zip(items, ids) if row]
+        if len(kept) < len(items):
+            skipped = skipped + Counter(no_label_ids=len(items) - len(kept))
+        items, ids = [item for item, _ in kept], [row for _, row in kept]
     captions = [s.caption for _, (_, s) in items]
     if items:
         image = torch.stack([t for _, (t, _) in items])
@@ -50,7 +58,6 @@ def _collate(items: list[tuple[int, Any]], skipped: Counter, batch_size: int, la
         "raw_count": batch_size,
     }
     if labeler is not None:
-        ids = labeler(captions)
         batch["label_ids"] = torch.tensor([i for row in ids for i in row], dtype=torch.long)
         offsets = [0]
         for row in ids:
@@ -132,10 +139,22 @@ class DataStats:
         self.raw += int(batch["raw_count"])
         self.by_reason.update({k: int(v) for k, v in batch["skipped"].items() if v})
 
-    def check(self) -> None:
-        """DataError once at least `min_raw` items were seen and more than `max_bad_fraction` of them were bad."""
-        if self.raw >= self.min_raw and self.skipped > self.max_bad_fraction * self.raw:
-            reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.by_reason.items()))
+    def reasons(self) -> str:
+        """'reason=count, ...' of every skip so far ('none' when nothing was skipped)."""
+        return ", ".join(f"{k}={v}" for k, v in sorted(self.by_reason.items())) or "none"
+
+    def check_step(self, micro: list[dict[str, Any]], step: int) -> None:
+        """DataError when the micro-batches of optimizer step `step` (1-based) hold no usable sample at all,
+        naming the skip reasons so far (from the first step on, whatever --nan-policy says)."""
+        if micro and not any(len(b["index"]) for b in micro):
+            raise DataError(f"step {step}: no usable sample in its {sum(int(b['raw_count']) for b in micro)} raw "
+                            f"items (skipped so far: {self.reasons()})")
+
+    def check(self, final: bool = False) -> None:
+        """DataError once at least `min_raw` items (any number when `final`, at the end of a run) were seen and
+        more than `max_bad_fraction` of them were bad."""
+        if (final or self.raw >= self.min_raw) and self.skipped > self.max_bad_fraction * self.raw:
+            reasons = self.reasons()
             raise DataError(f"{self.skipped} of {self.raw} samples ({100 * self.skipped / self.raw:.1f}%) were "
                             f"unusable, above the {100 * self.max_bad_fraction:g}% limit ({reasons})")
 

@@ -166,8 +166,8 @@ def open_data(spec: str, *, weights: str = "", resampled: bool = False, samples_
 
     if samples_per_epoch < 0:
         raise LeanvlError(f"--samples-per-epoch must be >= 0, got {samples_per_epoch}")
-    if cache_gb <= 0:
-        raise LeanvlError(f"--data-cache-gb must be > 0, got {cache_gb}")
+    if not 0 < cache_gb < float("inf"):  # NaN fails too
+        raise LeanvlError(f"--data-cache-gb must be a finite number > 0, got {cache_gb}")
     opener = opener or open_source
     parts = [p for p in spec.split("::")]
     if any(not p.strip() for p in parts):

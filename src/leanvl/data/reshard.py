@@ -20,6 +20,7 @@ from typing import Any
 from PIL import Image
 
 from leanvl.errors import LeanvlError
+from leanvl.paths import output_dir
 
 MAX_QUALITY = 100
 
@@ -146,7 +147,8 @@ def register_data(data_sub: argparse._SubParsersAction) -> None:
                     "<= --max-side (aspect kept, JPEG re-encoded; smaller images copied byte-for-byte). Keys, "
                     "captions and other members are kept.")
     p.add_argument("--data", required=True, help="input: shard pattern, directory of .tar, or .csv/.tsv file")
-    p.add_argument("--out", required=True, help="output directory (created; must hold no shard-*.tar yet)")
+    p.add_argument("--out", required=True, type=output_dir("--out"),
+                   help="output directory (created; must hold no shard-*.tar yet)")
     p.add_argument("--max-side", type=int, required=True, help="longest image side in pixels after resizing")
     p.add_argument("--shard-size", type=int, default=1000, help="samples per output shard (default 1000)")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality of re-encoded images (default 95)")

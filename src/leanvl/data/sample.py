@@ -12,6 +12,8 @@ SKIP_REASONS = (
     "empty_caption",      # caption present but blank after stripping
     "missing_image",      # no image member (shards) or no such file (CSV)
     "missing_caption",    # no caption member (shards) or empty caption cell missing (CSV)
+    "no_label_ids",       # caption encodes to no label id (nothing for a classification objective to learn)
+    "no_turns",           # LLaVA entry whose conversation has no non-empty answer turn
     "truncated_tar",      # a tar ends mid-member: the unreadable rest counts as one item
     "unreadable_shard",   # a remote shard that failed every retry (an unreachable one counts as one item)
 )

@@ -6,6 +6,7 @@ import json
 import os
 
 from leanvl.errors import LeanvlError
+from leanvl.paths import output_file
 
 EVAL_COMMANDS: list = []  # functions `add(eval_subparsers)` contributed by other modules
 
@@ -107,7 +108,7 @@ def _add_text_evals(evsub: argparse._SubParsersAction) -> None:
     f.add_argument("--n-train", type=int, default=2000, help="synthetic: pool of scenes the shots are drawn from")
     f.add_argument("--n-test", type=int, default=1000, help="synthetic: held-out scenes to score")
     f.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes")
-    f.add_argument("--json", default="", help="also write the result to this JSON file")
+    f.add_argument("--json", default="", type=output_file("--json"), help="also write the result to this JSON file")
     f.set_defaults(func=_fewshot)
     z = evsub.add_parser("zeroshot", help="zero-shot classification with prompt-template ensembles "
                                          "(CLIP or LiT runs)")
@@ -118,14 +119,14 @@ def _add_text_evals(evsub: argparse._SubParsersAction) -> None:
                                                     "(default: folder names, '_' read as space)")
     z.add_argument("--n-test", type=int, default=1000, help="synthetic: held-out scenes to score")
     z.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes")
-    z.add_argument("--json", default="", help="also write the result to this JSON file")
+    z.add_argument("--json", default="", type=output_file("--json"), help="also write the result to this JSON file")
     z.set_defaults(func=_zeroshot)
     r = evsub.add_parser("retrieval", help="image->text and text->image recall@1/@5 on held-out synthetic "
                                           "captions (CLIP or LiT runs)")
     r.add_argument("--ckpt", required=True, help="CLIP or LiT pre-training run directory")
     r.add_argument("--n", type=int, default=500, help="held-out image-caption pairs to rank among (default: 500)")
     r.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes")
-    r.add_argument("--json", default="", help="also write the result to this JSON file")
+    r.add_argument("--json", default="", type=output_file("--json"), help="also write the result to this JSON file")
     r.set_defaults(func=_retrieval)
 
 
@@ -160,7 +161,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-train", type=int, default=2000, help="synthetic: scenes to fit the probe on")
     p.add_argument("--n-test", type=int, default=1000, help="synthetic: held-out scenes to score")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic probe scenes and split")
-    p.add_argument("--json", default="", help="also write the result to this JSON file")
+    p.add_argument("--json", default="", type=output_file("--json"), help="also write the result to this JSON file")
     p.set_defaults(func=_probe)
     for add in EVAL_COMMANDS:
         add(evsub)

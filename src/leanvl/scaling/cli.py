@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from leanvl.errors import LeanvlError
+from leanvl.paths import output_dir, output_file
 
 PLOT_Q_DEFAULT = 50.0  # text tokens assumed for FLOPs in plots when the data has none (the paper's reasoning Q)
 
@@ -35,8 +36,8 @@ def register(subparsers) -> None:
                    help="huber: Huber loss (delta 1e-3) on log error, L-BFGS-B, as the Chinchilla replication")
     f.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     f.add_argument("--starts", type=int, default=4, help="least-squares starts (multi-start)")
-    f.add_argument("--json", help="write the fit(s) to this JSON file")
-    f.add_argument("--plot", help="write PNG plots into this directory")
+    f.add_argument("--json", type=output_file("--json"), help="write the fit(s) to this JSON file")
+    f.add_argument("--plot", type=output_dir("--plot"), help="write PNG plots into this directory")
     f.set_defaults(func=run_fit)
     pl = sub.add_parser("plan", help="choose LLM size and visual tokens for a FLOPs budget from a fitted law")
     pl.add_argument("--law", required=True, help="JSON written by `leanvl scaling fit --json`")
@@ -54,7 +55,7 @@ def register(subparsers) -> None:
     pl.add_argument("--llm-config", action="append", default=[], metavar="SIZE=CONFIG.json",
                     help="HF config.json of the LLM of SIZE billions: adds attention's quadratic cost (repeatable)")
     pl.add_argument("--top", type=int, default=15, help="rows of the ranked table to print")
-    pl.add_argument("--json", help="write the plan to this JSON file")
+    pl.add_argument("--json", type=output_file("--json"), help="write the plan to this JSON file")
     from leanvl.scaling.latency_cli import add_latency_args
 
     add_latency_args(pl)

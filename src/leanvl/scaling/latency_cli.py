@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from leanvl.errors import LeanvlError
+from leanvl.paths import output_file
 
 if TYPE_CHECKING:   # numpy/scipy stay out of `leanvl --help`
     from leanvl.scaling.latency import LatencyPlan, LatencyRow
@@ -23,7 +24,8 @@ def add_latency_args(p) -> None:
                                                               "measured LLM's latency by the FLOPs ratio N/N_ref")
     p.add_argument("--throughput", type=float, metavar="RPS", help="plan for at least RPS requests/s within the "
                                                                    "--budget-ms SLO (best measured batch per option)")
-    p.add_argument("--plot", help="with --latency: write error vs FLOPs | error vs measured latency to this PNG")
+    p.add_argument("--plot", type=output_file("--plot"),
+                   help="with --latency: write error vs FLOPs | error vs measured latency to this PNG")
 
 
 def short(name: str) -> str:

@@ -6,6 +6,7 @@ import itertools
 import os
 
 from leanvl.errors import LeanvlError
+from leanvl.paths import output_file
 
 
 def compute_idf_table(spec: str, n: int | None, max_tokens: int | None = None, seed: int = 0,
@@ -48,10 +49,9 @@ def compute_idf_table(spec: str, n: int | None, max_tokens: int | None = None, s
 def _idf(args: argparse.Namespace) -> int:
     from safetensors.torch import save_file
 
+    if args.n < 0 or args.label_max_tokens < 0:
+        raise LeanvlError(f"--n and --label-max-tokens must be >= 0, got {args.n} and {args.label_max_tokens}")
     table = compute_idf_table(args.data, args.n or None, args.label_max_tokens or None, args.seed)
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(out_dir):
-        raise LeanvlError(f"--out {args.out}: directory {out_dir} does not exist")
     tmp = args.out + ".tmp"
     save_file({"docs": table["docs"], "df": table["df"]}, tmp)
     os.replace(tmp, args.out)
@@ -65,7 +65,7 @@ def register_data(data_sub: argparse._SubParsersAction) -> None:
     """Add `data idf`."""
     p = data_sub.add_parser("idf", help="count caption subword document frequencies for --idf offline")
     p.add_argument("--data", required=True, help="synthetic | synthetic:N | shard pattern | CSV/TSV path")
-    p.add_argument("--out", required=True, help="output table (safetensors: docs, df)")
+    p.add_argument("--out", required=True, type=output_file("--out"), help="output table (safetensors: docs, df)")
     p.add_argument("--n", type=int, default=0, help="count only the first N samples (required for endless sources)")
     p.add_argument("--label-max-tokens", type=int, default=0, help="cap BPE tokens per caption (0 = whole caption)")
     p.add_argument("--seed", type=int, default=0, help="seed of the source (synthetic scenes, shard order)")

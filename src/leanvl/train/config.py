@@ -77,6 +77,8 @@ class TrainConfig:
             raise LeanvlError(f"--nan-policy must be one of {', '.join(NAN_POLICIES)}, got '{self.nan_policy}'")
         if not 0.0 <= self.max_bad_fraction <= 1.0:
             raise LeanvlError(f"--max-bad-fraction must be in [0, 1], got {self.max_bad_fraction}")
+        if not 0 <= self.seed < 2**32:  # numpy's seed range
+            raise LeanvlError(f"--seed must be in [0, 2**32), got {self.seed}")
         if self.eval_every < 0:
             raise LeanvlError(f"--eval-every must be >= 0, got {self.eval_every}")
         if not self.out:

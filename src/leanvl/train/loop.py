@@ -172,6 +172,7 @@ class Trainer:
                 raise LeanvlError("the data source ran out of samples before the last step") from None
             self.data_stats.update(batch)
             micro.append(batch)
+        self.data_stats.check_step(micro, self.step + 1)  # a step with no usable sample is a DataError
         self.data_stats.check()
         return micro
 
@@ -291,6 +292,7 @@ class Trainer:
                 raise Preempted(f"preempted by {flag.signal if flag and flag.signal else 'a signal'} at step "
                                 f"{self.step}: checkpoint saved; continue with --resume latest")
         bar.close()
+        self.data_stats.check(final=True)  # the bad-fraction limit holds for every run, however short
         mem, kind = peak_memory(self.device)
         return TrainResult(step=self.step, wall_s=self.speed.wall_s(), images_per_s=self.speed.overall_rate(),
                            peak_memory_mb=mem, peak_memory_kind=kind, last=logs, data=self.data_stats.as_dict(),

@@ -14,7 +14,7 @@ from typing import IO, Any
 import torch
 
 from leanvl.errors import LeanvlError
-from leanvl.paths import ensure_writable_dir
+from leanvl.paths import check_dir_creatable, ensure_writable_dir
 from leanvl.train.checkpoint import CKPT_DIR
 
 METRICS = "metrics.jsonl"
@@ -49,6 +49,7 @@ def check_run_dir(cfg: Any) -> None:
     out = cfg.out
     if os.path.exists(out) and not os.path.isdir(out):
         raise LeanvlError(f"--out {out}: exists and is not a directory")
+    check_dir_creatable(out, "--out")  # before any model is built
     if _has_run(out) and not cfg.resume and not cfg.overwrite:
         raise LeanvlError(f"run directory {out} already holds a run; pass --resume latest to continue it "
                           f"or --overwrite to replace it")

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from leanvl.data.sample import Sample
+from leanvl.data.sample import Sample, SkipSample
 from leanvl.data.sources import Source, decode_image
 from leanvl.errors import DataError, LeanvlError
 from leanvl.vlm.chat import collate, encode_conversation
@@ -60,6 +60,8 @@ class LlavaJsonSource(Source):
 
     def decode(self, raw: int) -> Sample:
         entry = self.entries[raw]
+        if not any(t["from"] in ("gpt", "assistant") and t["value"].strip() for t in entry["conversations"]):
+            raise SkipSample("no_turns")  # nothing to train on: no (non-empty) answer turn
         image = decode_image(None, path=os.path.join(self.root, entry["image"]))
         answers = [t.get("value", "") for t in entry["conversations"] if t.get("from") in ("gpt", "assistant")]
         attrs = {"conversations": entry["conversations"], "split": entry.get("split", "all"),

@@ -6,6 +6,7 @@ import json
 import os
 
 from leanvl.errors import LeanvlError
+from leanvl.paths import output_dir, output_file
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -180,7 +181,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--ckpt", required=True, help="VLM run directory, step directory, or saved VLM directory")
     e.add_argument("--data", default="synthetic", help="synthetic[:N] (built-in VQA, test split) or a LLaVA .json")
     e.add_argument("--limit", type=int, default=200, help="evaluate at most K questions (default 200)")
-    e.add_argument("--json", default="", help="also write the result JSON to this file")
+    e.add_argument("--json", default="", type=output_file("--json"), help="also write the result JSON to this file")
     e.add_argument("--records", action="store_true", help="include every question/prediction in --json")
     e.add_argument("--no-image", action="store_true", help="ask the same LLM without the image (text-only baseline)")
     e.add_argument("--batch-size", type=int, default=16, help="questions per generation batch (default 16)")
@@ -193,7 +194,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t = sub.add_parser("lmms-task", help="write local lmms-eval tasks (leanvl_vqa_<split>) from VQA questions",
                        description="Write the questions `vlm eval` asks as lmms-eval tasks (yaml + jsonl + images); "
                                    "use the directory as lmms-eval's --include_path.")
-    t.add_argument("--out", required=True, help="task directory to write")
+    t.add_argument("--out", required=True, type=output_dir("--out"), help="task directory to write")
     t.add_argument("--data", default="synthetic", help="synthetic[:N] (built-in VQA, test split) or a LLaVA .json")
     t.add_argument("--limit", type=int, default=200, help="at most K questions (default 200)")
     t.add_argument("--size", type=int, default=64, help="synthetic image side (default 64; use the VLM's size)")
@@ -204,7 +205,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        description="Export a VLM for AutoModelForCausalLM / AutoProcessor.from_pretrained(DIR, "
                                    "trust_remote_code=True); leanvl need not be installed to load it.")
     x.add_argument("--ckpt", required=True, help="VLM run directory, step directory, or saved VLM directory")
-    x.add_argument("--out", required=True, help="new (or empty) output directory")
+    x.add_argument("--out", required=True, type=output_dir("--out"), help="new (or empty) output directory")
     x.add_argument("--merge-lora", action="store_true", help="merge the checkpoint's peft LoRA adapters first")
     x.add_argument("--format", choices=["leanvl", "llava"], default="leanvl",
                    help="leanvl: trust_remote_code model (every VLM); llava: transformers' own "
@@ -230,7 +231,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                    "float16")
     b.add_argument("--cuda-graphs", action="store_true",
                    help="replay prefill, compressor and query pass from captured CUDA graphs (CUDA only)")
-    b.add_argument("--table", default="", help="latency table to write and resume (*.json or *.csv; finished "
-                                               "cells are skipped); schema in leanvl.scaling.latency_table")
-    b.add_argument("--json", default="", help="also write the rows (and per-group summary) as JSON to this file")
+    b.add_argument("--table", default="", type=output_file("--table"),
+                   help="latency table to write and resume (*.json or *.csv; finished "
+                        "cells are skipped); schema in leanvl.scaling.latency_table")
+    b.add_argument("--json", default="", type=output_file("--json"),
+                   help="also write the rows (and per-group summary) as JSON to this file")
     b.set_defaults(func=_bench)

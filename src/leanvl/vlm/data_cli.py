@@ -7,7 +7,7 @@ import random
 from typing import Any, Iterator
 
 from leanvl.errors import LeanvlError
-from leanvl.paths import ensure_writable_dir
+from leanvl.paths import ensure_writable_dir, output_dir
 
 
 def vqa_entries(n: int, *, split: str, size: int, seed: int) -> Iterator[tuple[Any, dict[str, Any]]]:
@@ -61,7 +61,8 @@ def register_data(data_sub: argparse._SubParsersAction) -> None:
     p = data_sub.add_parser("vqa", help="write the built-in VQA (reasoning + OCR) as LLaVA json + images or shards",
                             description="Render synthetic scenes and write their questions (colour, shape, count, "
                                         "relative position, existence -> split reasoning; the word -> split ocr).")
-    p.add_argument("--out", required=True, help="output directory (vqa.json + images/, or vqa-*.tar shards)")
+    p.add_argument("--out", required=True, type=output_dir("--out"),
+                   help="output directory (vqa.json + images/, or vqa-*.tar shards)")
     p.add_argument("--n", type=int, default=200, help="number of scenes (default 200)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"), help="scene split (default test)")
     p.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")

@@ -124,7 +124,10 @@ def read_llava_json(path: str) -> tuple[list[dict[str, Any]], str]:
     for i, entry in enumerate(data):
         if not isinstance(entry, dict) or not isinstance(entry.get("conversations"), list):
             raise DataError(f"{path}: entry {i} has no 'conversations' list")
-        if not entry.get("image"):
+        if not all(isinstance(t, dict) and isinstance(t.get("from"), str) and isinstance(t.get("value"), str)
+                   for t in entry["conversations"]):
+            raise DataError(f"{path}: entry {i}: every conversation turn needs string 'from' and 'value'")
+        if not entry.get("image") or not isinstance(entry["image"], str):
             raise DataError(f"{path}: entry {i} has no 'image' (text-only entries are not supported)")
         _check_references(f"{path}: entry {i}", entry)
     return data, os.path.dirname(os.path.abspath(path))
