@@ -17,8 +17,8 @@ from leanvl.train.loop import train
 from tests.train.helpers import fake_batches, make_task
 
 READS = ("item", "__float__", "__bool__", "__int__", "__index__", "tolist", "numpy", "cpu")
-STEPS, LOG_EVERY, POISON = 9, 4, 5  # log steps 4, 8, 9; micro-batch 5 (step 6) is NaN
-LOG_STEPS = {4, 8, 9}
+STEPS, LOG_EVERY, POISON = 6, 3, 3  # log steps 3 and 6; micro-batch 3 (step 4) is NaN
+LOG_STEPS = {3, 6}
 
 
 @contextlib.contextmanager
@@ -70,7 +70,9 @@ def clip_task():
     from tests.conftest import TinyEncoder
 
     torch.manual_seed(0)
-    return Contrastive(TinyEncoder(), "leanvl-text-tiny")
+    task = Contrastive(TinyEncoder(), "leanvl-text-tiny")
+    task.text.tower.token_embedding.requires_grad_(False)  # 6.3M of its 6.7M parameters: keeps the test fast
+    return task
 
 
 @pytest.mark.parametrize("objective", ["superclass", "clip"])
@@ -84,7 +86,7 @@ def test_no_value_reads_inside_non_log_steps(tmp_path, objective, policy):
                       log_every=LOG_EVERY, nan_policy=policy, device="cpu")
     with counting_reads(clock) as reads:
         if policy == "stop":
-            with pytest.raises(LeanvlError, match="within steps 5-8"):
+            with pytest.raises(LeanvlError, match="within steps 4-6"):
                 train(task, batches, cfg)
         else:
             result = train(task, batches, cfg)

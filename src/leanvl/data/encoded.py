@@ -126,13 +126,14 @@ class DeviceDecoder:
         where = [i for i, t in enumerate(images) if t.dim() == 1]
         boxes, jpegs = zip(*(unpack(images[i]) for i in where))
         decoded = decode_crop_batch(list(jpegs), list(boxes), self.size, self.device)
-        out = torch.empty(len(images), 3, self.size, self.size, device=decoded.device, dtype=decoded.dtype)
-        out[where] = decoded
-        rest = [i for i in range(len(images)) if images[i].dim() != 1]
-        if rest:
-            cpu = torch.stack([images[i] for i in rest])
-            if cpu.shape[1:] != out.shape[1:]:
-                raise LeanvlError(f"--decode gpu: a CPU-transformed image has shape {tuple(cpu.shape[1:])}, "
-                                  f"expected {tuple(out.shape[1:])}")
-            out[rest] = cpu.to(out.device, non_blocking=True)
+        if len(where) == len(images):
+            return {**batch, "image": decoded}
+        rest = [i for i in range(len(images)) if images[i].dim() != 1]  # non-JPEGs, transformed in the worker
+        cpu = torch.stack([images[i] for i in rest])
+        if cpu.shape[1:] != decoded.shape[1:]:
+            raise LeanvlError(f"--decode gpu: a CPU-transformed image has shape {tuple(cpu.shape[1:])}, "
+                              f"expected {tuple(decoded.shape[1:])}")
+        out = torch.empty(len(images), *decoded.shape[1:], device=decoded.device, dtype=decoded.dtype)
+        out[torch.tensor(where, device=out.device)] = decoded
+        out[torch.tensor(rest, device=out.device)] = cpu.to(out.device, non_blocking=True)
         return {**batch, "image": out}

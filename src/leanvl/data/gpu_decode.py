@@ -17,6 +17,7 @@ Greyscale JPEGs are expanded to RGB. Non-JPEG images (PNG, WebP) are not handled
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 
@@ -65,9 +66,15 @@ def decode_crop_batch(jpegs: Sequence[torch.Tensor], boxes: Sequence[Box], size:
         crop = im[:, top:top + h, left:left + w].unsqueeze(0).float()
         out[i] = F.interpolate(crop, size=(size, size), mode="bicubic", antialias=True, align_corners=False)[0]
     out.clamp_(0, 255).round_()  # PIL's resize rounds and clamps to 8 bits; do the same before normalising
-    mean = torch.tensor(CLIP_MEAN, device=out.device).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD, device=out.device).view(1, 3, 1, 1)
+    mean, std = _mean_std(out.device)
     return out.div_(255.0).sub_(mean).div_(std).to(dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def _mean_std(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """CLIP mean and std [1, 3, 1, 1] on `device`, copied there once."""
+    return (torch.tensor(CLIP_MEAN, device=device).view(1, 3, 1, 1),
+            torch.tensor(CLIP_STD, device=device).view(1, 3, 1, 1))
 
 
 def decode_train_batch(jpegs: Sequence[torch.Tensor], seed: int, raw_indices: Sequence[int],
