@@ -2,11 +2,12 @@
 
 Both sides train SuperClass on a small plain-torch ViT from the same in-memory micro-batches (the dict layout of
 tests/train/helpers.py: image, label_ids, label_offsets, index, skipped, raw_count), fp32, AdamW with the trainer's
-hyper-parameters, global-norm clipping. A step's time is the interval between two successive batch requests, so it
-holds everything the loop does per step (forward, backward, clip, finiteness check, optimizer, logging, data
-accounting). The first `--warmup` steps of every run (the trainer counts FLOPs in step 1) are dropped; the runs
-alternate trainer / bare `--rounds` times, and which side goes first alternates too, so that load on a shared
-machine hits both alike; medians are compared.
+hyper-parameters (fused AdamW on both sides), global-norm clipping. Default `--mode steps`: the two loops alternate
+STEP BY STEP in one process (each time the trainer asks for a batch, the bare loop takes one step first), so load
+drift on a shared machine hits both alike; the trainer's step is the time from handing it a batch to its next
+request, so it holds everything the loop does per step (forward, backward, clip, finiteness check, optimizer,
+logging, data accounting). `--mode runs` alternates whole runs instead (noisier on a busy machine). The first
+`--warmup` steps of every run (the trainer counts FLOPs in step 1) are dropped; medians are compared.
 
   python benchmarks/trainer_overhead.py                 # prints both step times and the overhead percentage
   python benchmarks/trainer_overhead.py --smoke         # a few steps, checks the script runs
@@ -83,21 +84,67 @@ def run_trainer(cfg: TrainConfig, batches: list[dict], size: int) -> list[float]
     return list(np.diff(stamps))
 
 
-def run_bare(cfg: TrainConfig, batches: list[dict], size: int) -> list[float]:
+class BareLoop:
     """The loop a user would write by hand: forward, backward, clip, AdamW step, zero_grad (fused AdamW, the
     implementation the trainer uses, so that the difference is the trainer's own work)."""
-    task = make_task(size)
-    opt = torch.optim.AdamW(task.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
-                            weight_decay=cfg.weight_decay, fused=True)
-    stamps: list[float] = []
-    stream = timed(batches, stamps)(0)
-    for _ in range(cfg.steps):
-        loss = task(next(stream))["loss"]
+
+    def __init__(self, cfg: TrainConfig, size: int) -> None:
+        self.cfg, self.task = cfg, make_task(size)
+        self.opt = torch.optim.AdamW(self.task.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
+                                     weight_decay=cfg.weight_decay, fused=True)
+
+    def step(self, batch: dict) -> float:
+        """One step; returns its duration in seconds."""
+        t0 = time.perf_counter()
+        loss = self.task(batch)["loss"]
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(task.parameters(), cfg.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-    return list(np.diff(stamps))
+        torch.nn.utils.clip_grad_norm_(self.task.parameters(), self.cfg.grad_clip)
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        return time.perf_counter() - t0
+
+
+def run_bare(cfg: TrainConfig, batches: list[dict], size: int) -> list[float]:
+    bare = BareLoop(cfg, size)
+    return [bare.step(batches[i % len(batches)]) for i in range(cfg.steps)]
+
+
+def run_interleaved(cfg: TrainConfig, batches: list[dict], size: int) -> tuple[list[float], list[float]]:
+    """Trainer and bare loop alternating STEP BY STEP in one process (so both see the same machine load): every
+    time the trainer asks for its next batch, the bare loop first takes one step. The trainer's step is the time
+    from handing it a batch to its next request."""
+    bare, ours, theirs, handed = BareLoop(cfg, size), [], [], [0.0]
+
+    def gen(start: int) -> Iterator[dict]:
+        i = start
+        while True:
+            if handed[0]:
+                ours.append(time.perf_counter() - handed[0])
+            theirs.append(bare.step(batches[i % len(batches)]))
+            handed[0] = time.perf_counter()
+            yield batches[i % len(batches)]
+            i += 1
+
+    train(make_task(size), gen, cfg)
+    return ours, theirs[: len(ours)]
+
+
+def measure(args: argparse.Namespace, batches: list[dict], tmp: str) -> tuple[list[float], list[float]]:
+    """Step times (trainer, bare) over `args.rounds` runs, warm-up steps dropped."""
+    ours, bare = [], []
+    for r in range(args.rounds):
+        cfg = TrainConfig(out=f"{tmp}/run{r}", steps=args.steps, batch_size=args.batch, lr=1e-3, warmup=0,
+                          progress=False, device="cpu")
+        if args.mode == "steps":
+            a, b = run_interleaved(cfg, batches, args.size)
+            ours, bare = ours + a[args.warmup:], bare + b[args.warmup:]
+            continue
+        if r % 2:  # alternate which side runs first, so a drift in machine load favours neither
+            bare += run_bare(cfg, batches, args.size)[args.warmup:]
+        ours += run_trainer(cfg, batches, args.size)[args.warmup:]
+        if not r % 2:
+            bare += run_bare(cfg, batches, args.size)[args.warmup:]
+    return ours, bare
 
 
 def main() -> None:
@@ -108,6 +155,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--size", type=int, default=32, help="image side")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--mode", choices=("steps", "runs"), default="steps",
+                    help="steps: trainer and bare loop alternate step by step in one process (default); "
+                         "runs: whole runs alternate")
     ap.add_argument("--smoke", action="store_true", help="tiny run: checks the script works")
     ap.add_argument("--json", default="", help="also write the figures to this file")
     args = ap.parse_args()
@@ -115,19 +165,11 @@ def main() -> None:
         args.steps, args.rounds, args.warmup, args.batch = 6, 1, 1, 4
     torch.set_num_threads(args.threads)
     batches = make_batches(8, args.batch, args.size)
-    ours, bare = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.rounds):
-            cfg = TrainConfig(out=f"{tmp}/run{r}", steps=args.steps, batch_size=args.batch, lr=1e-3, warmup=0,
-                              progress=False, device="cpu")
-            if r % 2:  # alternate which side runs first, so a drift in machine load favours neither
-                bare += run_bare(cfg, batches, args.size)[args.warmup:]
-            ours += run_trainer(cfg, batches, args.size)[args.warmup:]
-            if not r % 2:
-                bare += run_bare(cfg, batches, args.size)[args.warmup:]
+        ours, bare = measure(args, batches, tmp)
     t_ours, t_bare = statistics.median(ours), statistics.median(bare)
     result = {"trainer_step_ms": 1e3 * t_ours, "bare_step_ms": 1e3 * t_bare,
-              "overhead_pct": 100.0 * (t_ours / t_bare - 1.0), "steps_timed_each": len(ours),
+              "overhead_pct": 100.0 * (t_ours / t_bare - 1.0), "steps_timed_each": len(ours), "mode": args.mode,
               "batch": args.batch, "size": args.size, "threads": args.threads,
               "model": "SmallViT(width 128, depth 4, patch 4)"}
     print(f"trainer  {result['trainer_step_ms']:.2f} ms/step (median of {len(ours)})")

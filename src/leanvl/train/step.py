@@ -44,7 +44,8 @@ def add_scalars(logs: Logs, out: dict, weight: float, device: torch.device) -> N
     """Add `weight` x every one-element tensor of a task's output to `logs` (detached, float32, on `device`)."""
     for key, value in out.items():
         if isinstance(value, torch.Tensor) and value.numel() == 1:
-            v = value.detach().reshape(()).to(device=device, dtype=torch.float32, non_blocking=True) * weight
+            v = value.detach().reshape(()).to(device=device, dtype=torch.float32, non_blocking=True)
+            v = v if weight == 1.0 else v * weight
             logs[key] = logs[key] + v if key in logs else v
 
 
@@ -62,7 +63,8 @@ def forward_backward(model: nn.Module, micro: list[dict], device: torch.device, 
         sync = j == len(live) - 1 or not ddp
         with (contextlib.nullcontext() if sync else model.no_sync()), autocast():
             out = model(batch)
-            (out["loss"].float() * (sizes[i] / total)).backward()
+            loss = out["loss"].float()
+            (loss if sizes[i] == total else loss * (sizes[i] / total)).backward()
         add_scalars(logs, out, sizes[i] / total, device)
     return logs, total
 
@@ -72,10 +74,11 @@ def skip_flag(logs: Logs, norm: torch.Tensor, world: int, device: torch.device) 
     loss = logs.get("loss")
     if loss is None:  # no sample in the step: nothing to step on
         return torch.ones((), device=device)
-    bad = (~(torch.isfinite(loss) & torch.isfinite(norm.detach().to(device)))).float().reshape(1)
-    if world > 1:
-        dist.all_reduce_sum(bad)  # on the device: no .item(), every rank gets the same decision
-    return (bad > 0).float().reshape(())
+    # loss + norm is finite iff both are (or the sum overflows float32, a broken step anyway): 3 small kernels
+    bad = torch.isfinite(loss + norm.detach()).logical_not_().float()
+    if world > 1:  # on the device, no .item(): every rank gets the same decision
+        bad = (dist.all_reduce_sum(bad.reshape(1)) > 0).float().reshape(())
+    return bad
 
 
 def guarded_step(optimizer: torch.optim.Optimizer, skip: torch.Tensor) -> None:
