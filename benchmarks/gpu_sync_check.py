@@ -14,6 +14,7 @@ import collections
 import json
 import traceback
 import warnings
+from pathlib import Path
 
 LOG_SIDE = {"log_values", "flush_nonfinite", "save", "_read", "overall_rate", "scalars", "restore", "memory_plan",
             "peak_memory", "preempt_requested", "run_pretrain", "__init__", "record_flops"}
@@ -28,6 +29,9 @@ def main() -> None:
     import torch
 
     from leanvl.cli import main as cli
+
+    if not torch.cuda.is_available():
+        raise SystemExit("gpu_sync_check.py: needs a CUDA device (the CPU check is tests/train/test_no_host_sync.py)")
 
     counts: collections.Counter = collections.Counter()
     sites: collections.Counter = collections.Counter()
@@ -50,10 +54,10 @@ def main() -> None:
     rc = cli(["pretrain", *flags])
     torch.cuda.set_sync_debug_mode("default")
     result = {"rc": rc, "syncs": dict(counts), "top_sites": dict(sites.most_common(15))}
-    print(json.dumps(result, indent=2))
+    text = json.dumps(result, indent=2)
+    print(text)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(result, fh, indent=2)
+        Path(args.json).write_text(text + "\n")
 
 
 if __name__ == "__main__":
