@@ -3,12 +3,14 @@
 #   1. writes ~20k JPEGs at ~512 px (longer side 512, aspect 3:4..16:9, quality 95, img2dataset's layout:
 #      <key>.jpg + <key>.txt + <key>.json, 1000 per shard) on the GPU machine's local disk, 16 processes;
 #   2. `leanvl pretrain` SuperClass ViT-B/16, batch 256, bf16_master, compile, CPU decode ($WORKERS workers);
-#   3. the same with `--decode gpu` IF the trainer has that flag (not wired yet: printed as skipped);
+#   3. the same with `--decode gpu` (workers ship JPEG bytes, nvJPEG decodes on the training GPU);
+#   3b. host syncs: a short `--decode gpu` pretrain under torch.cuda.set_sync_debug_mode("warn")
+#       (benchmarks/gpu_sync_check.py; goal: 0 syncs inside steps, only at log/checkpoint steps);
 #   4. the isolated step: benchmarks/gpu_train_step.py --variants superclass --bf16-params (data already on GPU);
 #   5. open_clip's own entry point, `python -m open_clip_train.main`, CLIP ViT-B-16, same shards, batch, workers,
 #      bf16 (amp_bf16), --torchcompile;
 # then prints img/s of each and the ratios (goals: end to end >= 90% of the isolated step, >= 1.4x open_clip).
-# NOT RUN YET: written in a session without a GPU; its first run is the check. Each stage has its own timeout, so a
+# NOT RUN YET: written in sessions without a GPU; its first run is the check. Each stage has its own timeout, so a
 # stage that hangs or fails still leaves the others' figures. Knobs: N (samples), STEPS, WORKERS, BATCH, OUT.
 #   OUT=gpu-out bash benchmarks/gpu_end_to_end.sh          # with .whl/ holding the wheels, as gpu_run*.sh
 set -u
@@ -91,6 +93,11 @@ else
   echo "pretrain --decode gpu: skipped (the trainer has no --decode flag yet)" | tee "$OUT/pretrain_gpu.txt"
 fi
 echo "pretrain done: $(( $(date +%s) - t0 )) s"
+timeout ${SYNC_TIMEOUT:-120} python3 benchmarks/gpu_sync_check.py --json "$OUT/sync_check.json" -- --objective superclass \
+  --data "$SHARDS" --model vit_base_patch16_224 --image-size 224 --batch-size "$BATCH" --precision bf16_master \
+  --num-workers "$WORKERS" --steps 30 --warmup 10 --log-every 10 --no-progress --decode gpu --out "$W/run-sync" \
+  2>&1 | grep -v -i "warn" | tail -25
+echo "sync check done: $(( $(date +%s) - t0 )) s"
 
 # 4. the isolated step ----------------------------------------------------------------------------------------------
 timeout ${STEP_TIMEOUT:-90} python3 benchmarks/gpu_train_step.py --variants superclass --bf16-params \

@@ -2,11 +2,12 @@
 
 Both sides train SuperClass on a small plain-torch ViT from the same in-memory micro-batches (the dict layout of
 tests/train/helpers.py: image, label_ids, label_offsets, index, skipped, raw_count), fp32, AdamW with the trainer's
-hyper-parameters, global-norm clipping. A step's time is the interval between two successive batch requests, so it
-holds everything the loop does per step (forward, backward, clip, finiteness check, optimizer, logging, data
-accounting). The first `--warmup` steps of every run (the trainer counts FLOPs in step 1) are dropped; the runs
-alternate trainer / bare `--rounds` times, and which side goes first alternates too, so that load on a shared
-machine hits both alike; medians are compared.
+hyper-parameters (fused AdamW on both sides), global-norm clipping. Default `--mode steps`: the two loops alternate
+STEP BY STEP in one process (each time the trainer asks for a batch, the bare loop takes one step first), so load
+drift on a shared machine hits both alike; the trainer's step is the time from handing it a batch to its next
+request, so it holds everything the loop does per step (forward, backward, clip, finiteness check, optimizer,
+logging, data accounting). `--mode runs` alternates whole runs instead (noisier on a busy machine). The first
+`--warmup` steps of every run (the trainer counts FLOPs in step 1) are dropped; medians are compared.
 
   python benchmarks/trainer_overhead.py                 # prints both step times and the overhead percentage
   python benchmarks/trainer_overhead.py --smoke         # a few steps, checks the script runs
@@ -28,6 +29,14 @@ from leanvl.train.config import TrainConfig
 from leanvl.train.loop import train
 
 VOCAB = 1000
+CLOCKS = {"cpu": time.thread_time, "wall": time.perf_counter}
+_clock = [time.thread_time]
+
+
+def clock() -> float:
+    """The timer every measurement uses (`--clock`): this thread's CPU time by default, so that time spent waiting
+    for a core on a shared machine is not counted (torch runs on this one thread: --threads 1)."""
+    return _clock[0]()
 
 
 def make_batches(n: int, batch: int, size: int) -> list[dict]:
@@ -44,12 +53,12 @@ def make_batches(n: int, batch: int, size: int) -> list[dict]:
 
 
 def timed(batches: list[dict], stamps: list[float]) -> Callable[[int], Iterator[dict]]:
-    """`batches(start)` cycling over `batches`, appending perf_counter() at every request to `stamps`."""
+    """`batches(start)` cycling over `batches`, appending clock() at every request to `stamps`."""
 
     def gen(start: int) -> Iterator[dict]:
         i = start
         while True:
-            stamps.append(time.perf_counter())
+            stamps.append(clock())
             yield batches[i % len(batches)]
             i += 1
 
@@ -83,20 +92,67 @@ def run_trainer(cfg: TrainConfig, batches: list[dict], size: int) -> list[float]
     return list(np.diff(stamps))
 
 
-def run_bare(cfg: TrainConfig, batches: list[dict], size: int) -> list[float]:
-    """The loop a user would write by hand: forward, backward, clip, AdamW step, zero_grad."""
-    task = make_task(size)
-    opt = torch.optim.AdamW(task.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
-                            weight_decay=cfg.weight_decay)
-    stamps: list[float] = []
-    stream = timed(batches, stamps)(0)
-    for _ in range(cfg.steps):
-        loss = task(next(stream))["loss"]
+class BareLoop:
+    """The loop a user would write by hand: forward, backward, clip, AdamW step, zero_grad (fused AdamW, the
+    implementation the trainer uses, so that the difference is the trainer's own work)."""
+
+    def __init__(self, cfg: TrainConfig, size: int) -> None:
+        self.cfg, self.task = cfg, make_task(size)
+        self.opt = torch.optim.AdamW(self.task.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
+                                     weight_decay=cfg.weight_decay, fused=True)
+
+    def step(self, batch: dict) -> float:
+        """One step; returns its duration in seconds."""
+        t0 = clock()
+        loss = self.task(batch)["loss"]
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(task.parameters(), cfg.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-    return list(np.diff(stamps))
+        torch.nn.utils.clip_grad_norm_(self.task.parameters(), self.cfg.grad_clip)
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        return clock() - t0
+
+
+def run_bare(cfg: TrainConfig, batches: list[dict], size: int) -> list[float]:
+    bare = BareLoop(cfg, size)
+    return [bare.step(batches[i % len(batches)]) for i in range(cfg.steps)]
+
+
+def run_interleaved(cfg: TrainConfig, batches: list[dict], size: int) -> tuple[list[float], list[float]]:
+    """Trainer and bare loop alternating STEP BY STEP in one process (so both see the same machine load): every
+    time the trainer asks for its next batch, the bare loop first takes one step. The trainer's step is the time
+    from handing it a batch to its next request."""
+    bare, ours, theirs, handed = BareLoop(cfg, size), [], [], [0.0]
+
+    def gen(start: int) -> Iterator[dict]:
+        i = start
+        while True:
+            if handed[0]:
+                ours.append(clock() - handed[0])
+            theirs.append(bare.step(batches[i % len(batches)]))
+            handed[0] = clock()
+            yield batches[i % len(batches)]
+            i += 1
+
+    train(make_task(size), gen, cfg)
+    return ours, theirs[: len(ours)]
+
+
+def measure(args: argparse.Namespace, batches: list[dict], tmp: str) -> tuple[list[float], list[float]]:
+    """Step times (trainer, bare) over `args.rounds` runs, warm-up steps dropped."""
+    ours, bare = [], []
+    for r in range(args.rounds):
+        cfg = TrainConfig(out=f"{tmp}/run{r}", steps=args.steps, batch_size=args.batch, lr=1e-3, warmup=0,
+                          progress=False, device="cpu")
+        if args.mode == "steps":
+            a, b = run_interleaved(cfg, batches, args.size)
+            ours, bare = ours + a[args.warmup:], bare + b[args.warmup:]
+            continue
+        if r % 2:  # alternate which side runs first, so a drift in machine load favours neither
+            bare += run_bare(cfg, batches, args.size)[args.warmup:]
+        ours += run_trainer(cfg, batches, args.size)[args.warmup:]
+        if not r % 2:
+            bare += run_bare(cfg, batches, args.size)[args.warmup:]
+    return ours, bare
 
 
 def main() -> None:
@@ -107,31 +163,32 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--size", type=int, default=32, help="image side")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--mode", choices=("steps", "runs"), default="steps",
+                    help="steps: trainer and bare loop alternate step by step in one process (default); "
+                         "runs: whole runs alternate")
+    ap.add_argument("--clock", choices=tuple(CLOCKS), default="cpu",
+                    help="cpu: this thread's CPU time (default; needs --threads 1); wall: perf_counter")
     ap.add_argument("--smoke", action="store_true", help="tiny run: checks the script works")
     ap.add_argument("--json", default="", help="also write the figures to this file")
     args = ap.parse_args()
     if args.smoke:
         args.steps, args.rounds, args.warmup, args.batch = 6, 1, 1, 4
     torch.set_num_threads(args.threads)
+    _clock[0] = CLOCKS[args.clock]
     batches = make_batches(8, args.batch, args.size)
-    ours, bare = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.rounds):
-            cfg = TrainConfig(out=f"{tmp}/run{r}", steps=args.steps, batch_size=args.batch, lr=1e-3, warmup=0,
-                              progress=False, device="cpu")
-            if r % 2:  # alternate which side runs first, so a drift in machine load favours neither
-                bare += run_bare(cfg, batches, args.size)[args.warmup:]
-            ours += run_trainer(cfg, batches, args.size)[args.warmup:]
-            if not r % 2:
-                bare += run_bare(cfg, batches, args.size)[args.warmup:]
+        ours, bare = measure(args, batches, tmp)
     t_ours, t_bare = statistics.median(ours), statistics.median(bare)
+    paired = [a / b for a, b in zip(ours, bare)] if args.mode == "steps" else []
     result = {"trainer_step_ms": 1e3 * t_ours, "bare_step_ms": 1e3 * t_bare,
-              "overhead_pct": 100.0 * (t_ours / t_bare - 1.0), "steps_timed_each": len(ours),
+              "overhead_pct": 100.0 * (t_ours / t_bare - 1.0), "steps_timed_each": len(ours), "mode": args.mode,
+              "clock": args.clock, "paired_median_pct": 100.0 * (statistics.median(paired) - 1.0) if paired else None,
               "batch": args.batch, "size": args.size, "threads": args.threads,
               "model": "SmallViT(width 128, depth 4, patch 4)"}
     print(f"trainer  {result['trainer_step_ms']:.2f} ms/step (median of {len(ours)})")
     print(f"bare     {result['bare_step_ms']:.2f} ms/step (median of {len(bare)})")
-    print(f"overhead {result['overhead_pct']:+.1f}%")
+    print(f"overhead {result['overhead_pct']:+.1f}% (ratio of medians)" + (
+        f", {result['paired_median_pct']:+.1f}% (median of per-step ratios)" if paired else ""))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)

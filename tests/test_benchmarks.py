@@ -21,6 +21,6 @@ def test_trainer_overhead_times_both_loops(tmp_path):
     batches = bench.make_batches(2, 4, 32)
     cfg = TrainConfig(out=str(tmp_path / "run"), steps=3, batch_size=4, lr=1e-3, warmup=0, progress=False,
                       device="cpu")
-    ours, bare = bench.run_trainer(cfg, batches, 32), bench.run_bare(cfg, batches, 32)
+    ours, bare = bench.run_interleaved(cfg, batches, 32)
     assert len(ours) == len(bare) == 2 and min(ours + bare) > 0  # one interval per step but the last
     assert os.path.isfile(tmp_path / "run" / "metrics.jsonl")  # the trainer really ran

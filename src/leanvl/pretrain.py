@@ -39,12 +39,28 @@ def make_batch_fn(cfg: PretrainConfig, tcfg: TrainConfig, split: str = "train"):
     transform = TrainTransform(cfg.image_size)
     labeler = make_labeler(cfg.label_max_tokens)
     rank, world = dist.rank(), dist.world_size()
+    decoder = device_decoder(cfg, tcfg)
+    if decoder is not None:  # --decode gpu: workers ship JPEG bytes + crop boxes (leanvl.data.encoded)
+        from leanvl.data.encoded import EncodedSource, EncodedTrainTransform
+
+        source, transform = EncodedSource(source), EncodedTrainTransform(transform)
 
     def batches(start: int) -> Iterator[dict]:  # start: samples consumed by all ranks
-        return make_batches(source, batch_size=tcfg.batch_size, transform=transform, labeler=labeler,
-                            seed=tcfg.seed, start=start, stride=world, offset=rank, num_workers=tcfg.num_workers)
+        stream = make_batches(source, batch_size=tcfg.batch_size, transform=transform, labeler=labeler,
+                              seed=tcfg.seed, start=start, stride=world, offset=rank, num_workers=tcfg.num_workers)
+        return stream if decoder is None else map(decoder, stream)
 
     return batches
+
+
+def device_decoder(cfg: PretrainConfig, tcfg: TrainConfig):
+    """The `--decode gpu` batch hook, decoding on this process's training device (cuda:LOCAL_RANK), else None."""
+    if cfg.decode != "gpu":
+        return None
+    from leanvl.data.encoded import DeviceDecoder
+    from leanvl.train.loop import resolve_device
+
+    return DeviceDecoder(cfg.image_size, resolve_device(tcfg.device))
 
 
 def load_locked_encoder(path: str, image_size: int) -> nn.Module:

@@ -12,6 +12,8 @@ from leanvl.cliutil import opt
 from leanvl.errors import LeanvlError
 from leanvl.objective_options import OBJECTIVE_OPTIONS
 
+DECODE_MODES = ("cpu", "gpu")
+
 
 @dataclass
 class PretrainConfig:
@@ -30,6 +32,8 @@ class PretrainConfig:
     data_cache: str = opt("", "node cache: remote shard indexes + whole pipe: shards ('' = ~/.cache/leanvl/shards)")
     data_cache_gb: float = opt(100.0, "size bound of --data-cache's pipe: shards in GiB (least recently used go)")
     options: Any = opt(None, "the objective's options (set from its own group of flags)")
+    decode: str = opt("cpu", "cpu | gpu: where training JPEGs are decoded and cropped (gpu: workers ship the bytes, "
+                             "the training device decodes them, nvJPEG on CUDA)")
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVE_OPTIONS:
@@ -45,6 +49,8 @@ class PretrainConfig:
             raise LeanvlError(f"--image-size must be in [16, 1024], got {self.image_size}")
         if self.label_max_tokens < 0:
             raise LeanvlError(f"--label-max-tokens must be >= 0, got {self.label_max_tokens}")
+        if self.decode not in DECODE_MODES:
+            raise LeanvlError(f"--decode must be one of {', '.join(DECODE_MODES)}, got '{self.decode}'")
         self.options.validate()
         return self
 

@@ -17,6 +17,7 @@ Greyscale JPEGs are expanded to RGB. Non-JPEG images (PNG, WebP) are not handled
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 
@@ -52,20 +53,49 @@ def crop_boxes(sizes: Sequence[tuple[int, int]], seed: int, raw_indices: Sequenc
             for (w, h), r in zip(sizes, raw_indices)]
 
 
-def decode_train_batch(jpegs: Sequence[torch.Tensor], seed: int, raw_indices: Sequence[int],
-                       transform: TrainTransform, device: torch.device | str,
-                       dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, list[Box]]:
-    """(normalised crops [B, 3, S, S] on `device`, their crop boxes) for a batch of JPEG byte tensors."""
-    if len(jpegs) != len(raw_indices):
-        raise LeanvlError(f"{len(jpegs)} images but {len(raw_indices)} raw indices")
+def decode_crop_batch(jpegs: Sequence[torch.Tensor], boxes: Sequence[Box], size: int, device: torch.device | str,
+                      dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Normalised crops [B, 3, size, size] on `device` of JPEG byte tensors with their given (full-resolution) boxes."""
+    if len(jpegs) != len(boxes):
+        raise LeanvlError(f"{len(jpegs)} images but {len(boxes)} crop boxes")
     images = decode_jpegs(jpegs, device)
-    boxes = crop_boxes([(im.shape[2], im.shape[1]) for im in images], seed, raw_indices, transform)
-    size = transform.size
     out = torch.empty(len(images), 3, size, size, device=images[0].device, dtype=torch.float32)
     for i, (im, (top, left, h, w)) in enumerate(zip(images, boxes)):
+        if top < 0 or left < 0 or top + h > im.shape[1] or left + w > im.shape[2]:
+            raise LeanvlError(f"crop box {(top, left, h, w)} outside a {im.shape[2]}x{im.shape[1]} image")
         crop = im[:, top:top + h, left:left + w].unsqueeze(0).float()
         out[i] = F.interpolate(crop, size=(size, size), mode="bicubic", antialias=True, align_corners=False)[0]
     out.clamp_(0, 255).round_()  # PIL's resize rounds and clamps to 8 bits; do the same before normalising
-    mean = torch.tensor(CLIP_MEAN, device=out.device).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD, device=out.device).view(1, 3, 1, 1)
-    return out.div_(255.0).sub_(mean).div_(std).to(dtype), boxes
+    mean, std = _mean_std(out.device)
+    return out.div_(255.0).sub_(mean).div_(std).to(dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def _mean_std(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """CLIP mean and std [1, 3, 1, 1] on `device`, copied there once."""
+    return (torch.tensor(CLIP_MEAN, device=device).view(1, 3, 1, 1),
+            torch.tensor(CLIP_STD, device=device).view(1, 3, 1, 1))
+
+
+def decode_train_batch(jpegs: Sequence[torch.Tensor], seed: int, raw_indices: Sequence[int],
+                       transform: TrainTransform, device: torch.device | str,
+                       dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, list[Box]]:
+    """(normalised crops [B, 3, S, S] on `device`, their crop boxes) for a batch of JPEG byte tensors, the boxes
+    drawn from each sample's seeded rng as the CPU transform draws them."""
+    if len(jpegs) != len(raw_indices):
+        raise LeanvlError(f"{len(jpegs)} images but {len(raw_indices)} raw indices")
+    sizes = [jpeg_size(j) for j in jpegs]
+    boxes = crop_boxes(sizes, seed, raw_indices, transform)
+    return decode_crop_batch(jpegs, boxes, transform.size, device, dtype), boxes
+
+
+def jpeg_size(jpeg: torch.Tensor) -> tuple[int, int]:
+    """(width, height) from a JPEG's header (no pixel decode)."""
+    import io
+
+    from PIL import Image
+
+    try:
+        return Image.open(io.BytesIO(jpeg.numpy().tobytes())).size
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise LeanvlError(f"GPU decode failed (not a JPEG?): {exc}".splitlines()[0]) from None

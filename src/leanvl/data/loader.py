@@ -45,7 +45,9 @@ def _collate(items: list[tuple[int, Any]], skipped: Counter, batch_size: int, la
         items, ids = [item for item, _ in kept], [row for _, row in kept]
     captions = [s.caption for _, (_, s) in items]
     if items:
-        image = torch.stack([t for _, (t, _) in items])
+        tensors = [t for _, (t, _) in items]
+        # `--decode gpu` ships undecoded JPEGs (1-D uint8, leanvl.data.encoded): a list, decoded on the device
+        image = tensors if any(t.dim() == 1 for t in tensors) else torch.stack(tensors)
     else:
         image = torch.zeros((0, 3, empty_size, empty_size))
     batch: dict[str, Any] = {
@@ -90,7 +92,7 @@ class _Batches(torch.utils.data.IterableDataset):
                 except SkipSample as exc:
                     skipped[exc.reason] += 1
             batch = _collate(items, skipped, B, self.labeler, empty_size)
-            if items:
+            if items and isinstance(batch["image"], torch.Tensor):
                 empty_size = int(batch["image"].shape[-1])
             yield self.hook(batch) if self.hook is not None else batch
 

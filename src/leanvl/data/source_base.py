@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import abc
+import contextvars
 import itertools
 import io
 import random
@@ -73,8 +74,18 @@ class Source(abc.ABC):
             base += n
 
 
+# Set by leanvl.data.encoded (`--decode gpu`): JPEG bytes come back header-parsed only, pixels left for the device.
+KEEP_JPEG: contextvars.ContextVar[bool] = contextvars.ContextVar("leanvl_keep_jpeg", default=False)
+
+
 def decode_image(data: bytes | None, path: str | None = None) -> Image.Image:
     """Decode image bytes (or a file) fully into RGB; SkipSample('undecodable_image') on any decoder error."""
+    if data is not None and KEEP_JPEG.get():
+        from leanvl.data.encoded import open_jpeg
+
+        kept = open_jpeg(data)
+        if kept is not None:
+            return kept
     try:
         with Image.open(io.BytesIO(data) if path is None else path) as img:
             img.load()

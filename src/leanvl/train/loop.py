@@ -6,7 +6,6 @@ objective only maps a batch to {"loss": ..., other scalars}.
 from __future__ import annotations
 
 import contextlib
-import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from torch import nn
 from leanvl.errors import LeanvlError
 from leanvl.train import distributed as dist
 from leanvl.train import fsdp
+from leanvl.train import step as steps
 from leanvl.train.checkpoint import load_checkpoint, remove_leftovers, resolve_resume, save_checkpoint
 from leanvl.train.dcp import check_format, load_sharded, save_sharded
 from leanvl.train.identity import check_same_run
@@ -72,25 +72,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def batch_size_of(batch: dict) -> int:
-    """Number of samples in a batch dict."""
-    if "index" in batch:
-        return len(batch["index"])
-    return next(v.shape[0] for v in batch.values() if isinstance(v, torch.Tensor))
-
-
-def to_device(batch: dict, device: torch.device, float_dtype: torch.dtype | None) -> dict:
-    """Move the batch's tensors to `device` (floating tensors cast to `float_dtype` when given)."""
-    out = {}
-    for key, value in batch.items():
-        if isinstance(value, torch.Tensor):
-            value = value.to(device, non_blocking=True)
-            if float_dtype is not None and value.is_floating_point():
-                value = value.to(float_dtype)
-        out[key] = value
-    return out
-
-
 class Trainer:
     """State of one run; `run()` executes it. Use `train()` rather than this class directly."""
 
@@ -127,7 +108,8 @@ class Trainer:
         from leanvl.data.loader import DataStats
 
         self.data_stats = DataStats(max_bad_fraction=cfg.max_bad_fraction)
-        self.speed = Speedometer(self.device, cfg.precision)
+        self.speed = Speedometer(self.device, cfg.precision, warmup_steps=2 if cfg.compile else 1)
+        self.nonfinite = steps.NonFiniteWindow(self.device, cfg.nan_policy)
         self.memory_plan = memory_plan(self.task, cfg, self.world, self.main)
 
     # ----- setup -------------------------------------------------------------------------------------------------
@@ -147,6 +129,7 @@ class Trainer:
             self.samples = restored_position(state, self.cfg.batch_size)
             self.nonfinite_skipped = int(state.get("nonfinite_skipped", 0))
             self.data_stats.load(state.get("data_stats", {}))
+            self.nonfinite.since = self.step
         except (KeyError, TypeError, ValueError, AttributeError):
             raise LeanvlError(f"checkpoint {path}: state.json does not have the expected fields") from None
         if self.main:
@@ -176,62 +159,50 @@ class Trainer:
         self.data_stats.check()
         return micro
 
-    def forward_backward(self, micro: list[dict]) -> tuple[dict[str, float], int]:
-        """Accumulate gradients over the micro-batches, each weighted by its share of the step's samples."""
-        sizes = [batch_size_of(b) for b in micro]
-        total = sum(sizes)
-        logs: dict[str, float] = {}
+    def forward_backward(self, micro: list[dict]) -> tuple[steps.Logs, int]:
+        """Accumulate gradients over the micro-batches: (detached 0-dim device scalars, samples); no host sync."""
         float_dtype = torch.bfloat16 if self.cfg.precision in ("bf16", "bf16_master") else None
-        live = [i for i, n in enumerate(sizes) if n > 0]
-        for j, i in enumerate(live):
-            batch = to_device(micro[i], self.device, float_dtype)
-            sync = j == len(live) - 1 or not isinstance(self.model, nn.parallel.DistributedDataParallel)
-            with (contextlib.nullcontext() if sync else self.model.no_sync()), self.autocast():
-                out = self.model(batch)
-                loss = out["loss"]
-                (loss.float() * (sizes[i] / total)).backward()
-            for key, value in out.items():
-                if isinstance(value, torch.Tensor) and value.numel() == 1:
-                    logs[key] = logs.get(key, 0.0) + float(value.detach()) * sizes[i] / total
-        return logs, total
+        return steps.forward_backward(self.model, micro, self.device, float_dtype, self.autocast)
 
-    def optimizer_step(self, logs: dict[str, float]) -> bool:
-        """Clip, check finiteness, step; returns False when a non-finite step was skipped."""
+    def optimizer_step(self, logs: steps.Logs) -> torch.Tensor:
+        """Clip, decide finiteness on the device, step; returns the device flag (1.0: the step was skipped)."""
         set_lr(self.optimizer, lr_at(self.step, self.cfg))
         if self.master:
             self.master.grads_up()
         clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
         norm = fsdp.local_value(torch.nn.utils.clip_grad_norm_(self.params, clip))
-        finite = math.isfinite(logs.get("loss", float("nan"))) and bool(torch.isfinite(norm))
-        if self.world > 1:  # every rank must take the same decision
-            flag = dist.all_reduce_sum(torch.tensor([0.0 if finite else 1.0], device=self.device))
-            finite = bool(flag.item() == 0)
-        if not finite:
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.cfg.nan_policy == "stop":
-                raise LeanvlError(f"non-finite loss or gradient at step {self.step + 1}; stopped "
-                                  f"(last good checkpoint kept; --nan-policy skip skips such steps)")
-            self.nonfinite_skipped += 1
-            return False
-        self.optimizer.step()
-        after_optimizer_step(self.task)  # e.g. SuperClass commits the step's IDF counts
+        skip = steps.skip_flag(logs, norm, self.world, self.device)
+        steps.guarded_step(self.optimizer, skip)  # a skipped step leaves weights, moments and step count as they were
+        after_optimizer_step(self.task)  # every step, skipped too: SuperClass commits the IDF counts of the data seen
         self.optimizer.zero_grad(set_to_none=True)
         if self.master:
             self.master.copy_down()
-        logs["grad_norm"] = float(norm)
-        return True
+        logs["grad_norm"] = norm.detach().float()
+        self.nonfinite.add(skip)
+        return skip
 
-    def mean_over_ranks(self, logs: dict[str, float]) -> dict[str, float]:
-        """Average the logged scalars over ranks (identity for one process)."""
-        if self.world == 1 or not logs:
-            return logs
-        keys = sorted(logs)
-        t = torch.tensor([logs[k] for k in keys], dtype=torch.float64, device=self.device)
-        dist.all_reduce_sum(t)
-        return {k: float(v) / self.world for k, v in zip(keys, t.tolist())}
+    def mean_over_ranks(self, logs: steps.Logs) -> steps.Logs:
+        """Average the logged scalars over ranks on the device (identity for one process)."""
+        return steps.mean_over_ranks(logs, self.world)
+
+    def flush_nonfinite(self) -> None:
+        """Count the steps skipped since the last flush (one read; log and checkpoint steps only)."""
+        self.nonfinite_skipped += self.nonfinite.flush(self.step)
+
+    def log_values(self, logs: steps.Logs, evaluated: bool) -> dict[str, float]:
+        """The step's logs as floats (the one read of a log step), with lr, speed, skips and eval results."""
+        values = steps.to_floats(self.mean_over_ranks(logs))
+        values.update(lr=lr_at(self.step - 1, self.cfg), **self.speed.scalars())
+        skipped = self.nonfinite.take_unlogged()
+        if skipped:
+            values["skipped_nonfinite"] = float(skipped)
+        if evaluated:
+            values.update(run_evaluator(self.evaluator, self.task, self.step))
+        return values
 
     # ----- the run -----------------------------------------------------------------------------------------------
     def save(self) -> None:
+        self.flush_nonfinite()  # --nan-policy stop raises here: no checkpoint after a non-finite step
         extra = {"samples": self.samples, "nonfinite_skipped": self.nonfinite_skipped,
                  "data_stats": self.data_stats.as_dict(), "world_size": self.world}
         if self.cfg.fsdp:  # collective: every rank writes its shards
@@ -241,10 +212,13 @@ class Trainer:
                 save_checkpoint(self.cfg.out, self.step, self.task, self.optimizer, extra, self.cfg.keep)
         dist.barrier()
 
-    def preempt_requested(self, flag: PreemptionFlag | None) -> bool:
-        """True on every rank when any rank received SIGTERM/SIGUSR1 (one tiny all-reduce per step when distributed)."""
+    def preempt_requested(self, flag: PreemptionFlag | None, synced: bool = True) -> bool:
+        """True on every rank when any rank received SIGTERM/SIGUSR1; distributed, asked at log steps only (`synced`),
+        where one tiny all-reduce and its read join the log step's sync."""
         asked = flag is not None and flag.signal is not None
         if self.world > 1:
+            if not synced:
+                return False
             asked = bool(dist.all_reduce_sum(torch.tensor([float(asked)], device=self.device)).item() > 0)
         return asked
 
@@ -256,7 +230,7 @@ class Trainer:
         keys.truncate_after(self.step)
         stream = self.batches(self.samples)  # samples consumed by all ranks so far
         bar = self.speed.progress(cfg.steps, self.step, enabled=cfg.progress and self.main)
-        logs: dict[str, float] = {}
+        last: dict[str, float] = {}
         compiled = False
         while self.step < cfg.steps:
             micro = self.next_micro_batches(stream)
@@ -266,27 +240,24 @@ class Trainer:
             with count_flops(enabled=self.speed.flops_per_sample is None) as flops:
                 logs, n = self.forward_backward(micro)
             self.speed.record_flops(flops, n)
-            stepped = self.optimizer_step(logs)
-            logs = self.mean_over_ranks(logs)
+            self.optimizer_step(logs)
             self.step += 1
             self.speed.end_step(n * self.world)
             if cfg.compile and not compiled:  # compile after the (eager, FLOP-counted) first step
                 self.task.compile()
                 compiled = True
-            logs.update(lr=lr_at(self.step - 1, cfg), **self.speed.scalars())
-            if not stepped:
-                logs["skipped_nonfinite"] = 1.0
             bar.update(1)
-            bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.4f}", lr=f"{logs['lr']:.2e}",
-                            samples_s=f"{logs.get('samples_per_s', 0):.1f}", refresh=False)
             evaluated = self.evaluator is not None and eval_due(self.step, cfg.eval_every, self.step == cfg.steps)
-            if evaluated:
-                logs.update(run_evaluator(self.evaluator, self.task, self.step))
-            if self.step % cfg.log_every == 0 or self.step == cfg.steps or evaluated:
-                log.write(self.step, logs, self.data_stats.as_dict())
+            logged = self.step % cfg.log_every == 0 or self.step == cfg.steps or evaluated
+            if logged:  # the log step: the one place values are read back from the device
+                self.flush_nonfinite()
+                last = self.log_values(logs, evaluated)
+                bar.set_postfix(loss=f"{last.get('loss', float('nan')):.4f}", lr=f"{last['lr']:.2e}",
+                                samples_s=f"{last.get('samples_per_s', 0):.1f}", refresh=False)
+                log.write(self.step, last, self.data_stats.as_dict())
             if (cfg.save_every and self.step % cfg.save_every == 0) or self.step == cfg.steps:
                 self.save()
-            elif self.preempt_requested(flag):
+            elif self.preempt_requested(flag, synced=logged):
                 self.save()
                 bar.close()
                 raise Preempted(f"preempted by {flag.signal if flag and flag.signal else 'a signal'} at step "
@@ -295,7 +266,7 @@ class Trainer:
         self.data_stats.check(final=True)  # the bad-fraction limit holds for every run, however short
         mem, kind = peak_memory(self.device)
         return TrainResult(step=self.step, wall_s=self.speed.wall_s(), images_per_s=self.speed.overall_rate(),
-                           peak_memory_mb=mem, peak_memory_kind=kind, last=logs, data=self.data_stats.as_dict(),
+                           peak_memory_mb=mem, peak_memory_kind=kind, last=last, data=self.data_stats.as_dict(),
                            run_dir=cfg.out, nonfinite_skipped=self.nonfinite_skipped, memory_plan=self.memory_plan)
 
 

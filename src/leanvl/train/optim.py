@@ -23,11 +23,10 @@ def param_groups(model: nn.Module, weight_decay: float, swap: dict[int, nn.Param
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig,
                    swap: dict[int, nn.Parameter] | None = None) -> torch.optim.AdamW:
-    """AdamW over the trainable parameters, or their `swap` stand-ins (fused on CUDA)."""
+    """Fused AdamW (CUDA and CPU) over the trainable parameters, or their `swap` stand-ins; fused because it takes
+    the trainer's device-side skip flag as `found_inf` (leanvl.train.step.guarded_step)."""
     groups = param_groups(model, cfg.weight_decay, swap)
-    on_cuda = any(p.is_cuda for g in groups for p in g["params"])
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
-                             fused=True if on_cuda else None)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, fused=True)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:

@@ -38,16 +38,20 @@ def count_flops(enabled: bool) -> Iterator[object | None]:
 
 
 class Speedometer:
-    """Tracks samples/s (recent window and overall, first step excluded as warm-up), FLOPs/sample and MFU."""
+    """Samples/s (since the previous log step, and overall), FLOPs/sample and MFU, the warm-up steps excluded.
 
-    def __init__(self, device: torch.device, precision: str, window: int = 20) -> None:
+    It never synchronises inside a step: the device is synchronised once after the warm-up step(s) (FLOP counting,
+    compile) and once per `scalars()` call (a log step), so a rate covers whole steps however far the host runs
+    ahead of the device."""
+
+    def __init__(self, device: torch.device, precision: str, warmup_steps: int = 1) -> None:
         self.device = device
         self.peak = device_peak_flops(device)
-        self.window = window
+        self.warmup_steps = max(1, warmup_steps)
         self.flops_per_sample: float | None = None
-        self.times: list[tuple[float, int]] = []
-        self.total_time, self.total_samples, self.steps = 0.0, 0, 0
-        self.t0 = 0.0
+        self.steps, self.window_samples, self.total_samples = 0, 0, 0
+        self.t0 = self.mark = self.timed_from = 0.0
+        self.warm_rate, self.last_rate, self.total_time = 0.0, 0.0, 0.0
         self.began = time.time()
 
     def _sync(self) -> None:
@@ -55,35 +59,51 @@ class Speedometer:
             torch.cuda.synchronize(self.device)
 
     def start_step(self) -> None:
-        self._sync()
-        self.t0 = time.perf_counter()
+        if self.steps == 0:
+            self.t0 = time.perf_counter()
 
     def end_step(self, samples: int) -> None:
-        self._sync()
-        dt = time.perf_counter() - self.t0
         self.steps += 1
-        self.times = (self.times + [(dt, samples)])[-self.window:]
-        if self.steps > 1:
-            self.total_time += dt
-            self.total_samples += samples
+        if self.steps <= self.warmup_steps:  # warm-up: timed on its own, never in the rates below
+            self._sync()
+            now = time.perf_counter()
+            if self.steps == 1 and now > self.t0:
+                self.warm_rate = samples / (now - self.t0)
+            self.mark = self.timed_from = now
+            return
+        self.window_samples += samples
+        self.total_samples += samples
 
     def record_flops(self, counter: object | None, samples: int) -> None:
         if counter is not None and samples > 0:
             self.flops_per_sample = counter.get_total_flops() / samples
 
+    def _read(self) -> None:
+        """Synchronise and close the current window (a log step, or the end of the run)."""
+        self._sync()
+        now = time.perf_counter()
+        if self.window_samples and now > self.mark:
+            self.last_rate = self.window_samples / (now - self.mark)
+        if self.total_samples:
+            self.total_time = now - self.timed_from
+        self.mark, self.window_samples = now, 0
+
     def rate(self) -> float:
-        t = sum(dt for dt, _ in self.times[1:] or self.times)
-        n = sum(s for _, s in self.times[1:] or self.times)
-        return n / t if t > 0 else 0.0
+        """Samples/s over the steps since the previous read (the first step's rate while nothing else was timed)."""
+        return self.last_rate or self.warm_rate
 
     def overall_rate(self) -> float:
-        """Samples/s over all steps but the first (compile/warm-up); falls back to the window rate."""
+        """Samples/s over all steps but the warm-up; falls back to the window rate."""
+        if self.window_samples:
+            self._read()
         return self.total_samples / self.total_time if self.total_time > 0 else self.rate()
 
     def wall_s(self) -> float:
         return time.time() - self.began
 
     def scalars(self) -> dict[str, float]:
+        """{"samples_per_s", "gflop_per_sample", "mfu"} (one device sync: call it at log steps)."""
+        self._read()
         out = {"samples_per_s": self.rate()}
         if self.flops_per_sample:
             out["gflop_per_sample"] = self.flops_per_sample / 1e9
