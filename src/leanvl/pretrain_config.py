@@ -17,7 +17,7 @@ from leanvl.objective_options import OBJECTIVE_OPTIONS
 class PretrainConfig:
     """Shared pre-training settings; `options` is the objective's options dataclass (None: its defaults)."""
 
-    objective: str = opt("superclass", "superclass | clip | lit")
+    objective: str = opt("superclass", "superclass | clip | siglip | lit")
     data: str = opt("synthetic", "synthetic | synthetic:N | 'dir/shard-{0000..0009}.tar' | file.csv / file.tsv")
     model: str = opt("leanvl_vit_tiny", "encoder: leanvl built-in, any timm model name, or open_clip:NAME")
     pretrained: str = opt("", "local weights file for the encoder ('' = random init; 'hub' = download)")
