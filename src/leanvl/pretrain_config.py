@@ -30,6 +30,7 @@ class PretrainConfig:
     data_cache: str = opt("", "node-local cache directory for remote shards ('' = ~/.cache/leanvl/shards)")
     data_cache_gb: float = opt(100.0, "size bound of --data-cache in GiB (least recently used shards are removed)")
     options: Any = opt(None, "the objective's options (set from its own group of flags)")
+    eval_n: int = opt(300, "--eval-every: held-out synthetic scenes per split (k-NN fit / test, zero-shot)")
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVE_OPTIONS:
@@ -45,6 +46,8 @@ class PretrainConfig:
             raise LeanvlError(f"--image-size must be in [16, 1024], got {self.image_size}")
         if self.label_max_tokens < 0:
             raise LeanvlError(f"--label-max-tokens must be >= 0, got {self.label_max_tokens}")
+        if self.eval_n < 20:
+            raise LeanvlError(f"--eval-n must be >= 20, got {self.eval_n}")
         self.options.validate()
         return self
 

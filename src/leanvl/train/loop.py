@@ -19,15 +19,18 @@ from torch import nn
 from leanvl.errors import LeanvlError
 from leanvl.train import distributed as dist
 from leanvl.train import fsdp
+from leanvl.train.accumulate import cached_forward_backward, supports_feature_cache
+from leanvl.train.budget import TimeBudget
 from leanvl.train.checkpoint import load_checkpoint, remove_leftovers, resolve_resume, save_checkpoint
 from leanvl.train.dcp import check_format, load_sharded, save_sharded
 from leanvl.train.identity import check_same_run
 from leanvl.train.memory import memory_plan
 from leanvl.train.config import TrainConfig
 from leanvl.train.evaluate import Evaluator, eval_due, run_evaluator
-from leanvl.train.optim import lr_at, make_optimizer, set_lr
+from leanvl.train.optim import make_optimizer, set_lr
 from leanvl.train.precision import MasterWeights, to_bf16
 from leanvl.train.preempt import Preempted, PreemptionFlag
+from leanvl.train.report import open_reporter
 from leanvl.train.run_dir import MetricsLog, RunLock, check_run_dir, init_run_dir, peak_memory
 from leanvl.train.sample_log import SampleKeyLog, restored_position, samples_per_step
 from leanvl.train.speed import Speedometer, count_flops
@@ -50,6 +53,7 @@ class TrainResult:
     run_dir: str = ""
     nonfinite_skipped: int = 0
     memory_plan: dict[str, Any] = field(default_factory=dict)
+    train_s: float = 0.0  # training time: the --max-seconds clock (evaluation and checkpoints excluded, resumes in)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -97,7 +101,8 @@ class Trainer:
     def __init__(self, task: nn.Module, batches: Batches, cfg: TrainConfig,
                  evaluator: Evaluator | None = None) -> None:
         self.cfg = cfg.validate()
-        self.evaluator = evaluator
+        self.budget = TimeBudget(cfg, resolve_device(cfg.device))  # --max-seconds (train/budget.py)
+        self.evaluator = self.budget.excluding(evaluator)  # evaluation is not training time
         self.device = resolve_device(cfg.device)
         dist.init(self.device)
         self.rank, self.world = dist.rank(), dist.world_size()
@@ -129,6 +134,7 @@ class Trainer:
         self.data_stats = DataStats(max_bad_fraction=cfg.max_bad_fraction)
         self.speed = Speedometer(self.device, cfg.precision)
         self.memory_plan = memory_plan(self.task, cfg, self.world, self.main)
+        self.feature_cache = supports_feature_cache(task) and cfg.accum_freq > 1  # CLIP/SigLIP: train/accumulate.py
 
     # ----- setup -------------------------------------------------------------------------------------------------
     def restore(self) -> None:
@@ -147,6 +153,7 @@ class Trainer:
             self.samples = restored_position(state, self.cfg.batch_size)
             self.nonfinite_skipped = int(state.get("nonfinite_skipped", 0))
             self.data_stats.load(state.get("data_stats", {}))
+            self.budget.resume(float(state.get("train_seconds", 0.0)))
         except (KeyError, TypeError, ValueError, AttributeError):
             raise LeanvlError(f"checkpoint {path}: state.json does not have the expected fields") from None
         if self.main:
@@ -160,6 +167,11 @@ class Trainer:
         if self.cfg.precision == "amp_bf16":
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
+
+    def device_batch(self, batch: dict) -> dict:
+        """`batch` on the training device (floating tensors in bf16 under bf16 / bf16_master)."""
+        bf16 = self.cfg.precision in ("bf16", "bf16_master")
+        return to_device(batch, self.device, torch.bfloat16 if bf16 else None)
 
     # ----- one optimizer step ------------------------------------------------------------------------------------
     def next_micro_batches(self, stream: Iterator[dict]) -> list[dict]:
@@ -196,7 +208,7 @@ class Trainer:
 
     def optimizer_step(self, logs: dict[str, float]) -> bool:
         """Clip, check finiteness, step; returns False when a non-finite step was skipped."""
-        set_lr(self.optimizer, lr_at(self.step, self.cfg))
+        set_lr(self.optimizer, self.budget.lr(self.step))
         if self.master:
             self.master.grads_up()
         clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
@@ -230,14 +242,17 @@ class Trainer:
 
     # ----- the run -----------------------------------------------------------------------------------------------
     def save(self) -> None:
+        self.budget.pause()  # checkpoint writing is not training time
         extra = {"samples": self.samples, "nonfinite_skipped": self.nonfinite_skipped,
-                 "data_stats": self.data_stats.as_dict(), "world_size": self.world}
+                 "data_stats": self.data_stats.as_dict(), "world_size": self.world,
+                 "train_seconds": self.budget.elapsed()}
         if self.cfg.fsdp:  # collective: every rank writes its shards
             save_sharded(self.cfg.out, self.step, self.task, self.optimizer, extra, self.cfg.keep)
         elif self.main:
             with self.checkpoint_weights():
                 save_checkpoint(self.cfg.out, self.step, self.task, self.optimizer, extra, self.cfg.keep)
         dist.barrier()
+        self.budget.start()
 
     def preempt_requested(self, flag: PreemptionFlag | None) -> bool:
         """True on every rank when any rank received SIGTERM/SIGUSR1 (one tiny all-reduce per step when distributed)."""
@@ -255,14 +270,20 @@ class Trainer:
         stream = self.batches(self.samples)  # samples consumed by all ranks so far
         bar = self.speed.progress(cfg.steps, self.step, enabled=cfg.progress and self.main)
         logs: dict[str, float] = {}
-        compiled = False
-        while self.step < cfg.steps:
+        compiled, final = False, self.step >= cfg.steps
+        self.report = report = open_reporter(cfg, self.main, self.step + 1)  # --report-to (train/report.py)
+        self.budget.start()
+        while not final:
             micro = self.next_micro_batches(stream)
             keys.write(self.step + 1, micro)
             self.samples += samples_per_step(cfg.batch_size, cfg.accum_freq, self.world)
             self.speed.start_step()
             with count_flops(enabled=self.speed.flops_per_sample is None) as flops:
-                logs, n = self.forward_backward(micro)
+                if self.feature_cache:  # a15: returns the detached-0-dim-device-tensor contract of train/step.py
+                    logs, n = cached_forward_backward(self.model, self.task, micro, self.device_batch, self.autocast)
+                    logs = {k: float(v) for k, v in logs.items()}  # until c17's tensor logs land: drop at merge
+                else:
+                    logs, n = self.forward_backward(micro)
             self.speed.record_flops(flops, n)
             stepped = self.optimizer_step(logs)
             logs = self.mean_over_ranks(logs)
@@ -271,29 +292,33 @@ class Trainer:
             if cfg.compile and not compiled:  # compile after the (eager, FLOP-counted) first step
                 self.task.compile()
                 compiled = True
-            logs.update(lr=lr_at(self.step - 1, cfg), **self.speed.scalars())
+            logs.update(lr=self.optimizer.param_groups[0]["lr"], **self.speed.scalars())
+            final = self.step >= cfg.steps or self.budget.exhausted()
             if not stepped:
                 logs["skipped_nonfinite"] = 1.0
             bar.update(1)
             bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.4f}", lr=f"{logs['lr']:.2e}",
                             samples_s=f"{logs.get('samples_per_s', 0):.1f}", refresh=False)
-            evaluated = self.evaluator is not None and eval_due(self.step, cfg.eval_every, self.step == cfg.steps)
+            evaluated = self.evaluator is not None and eval_due(self.step, cfg.eval_every, final)
             if evaluated:
                 logs.update(run_evaluator(self.evaluator, self.task, self.step))
-            if self.step % cfg.log_every == 0 or self.step == cfg.steps or evaluated:
+            if self.step % cfg.log_every == 0 or final or evaluated:
                 log.write(self.step, logs, self.data_stats.as_dict())
-            if (cfg.save_every and self.step % cfg.save_every == 0) or self.step == cfg.steps:
+                report.log(self.step, logs, self.data_stats.as_dict())
+            if (cfg.save_every and self.step % cfg.save_every == 0) or final:
                 self.save()
             elif self.preempt_requested(flag):
                 self.save()
                 bar.close()
                 raise Preempted(f"preempted by {flag.signal if flag and flag.signal else 'a signal'} at step "
                                 f"{self.step}: checkpoint saved; continue with --resume latest")
+        self.budget.pause()
         bar.close()
         mem, kind = peak_memory(self.device)
         return TrainResult(step=self.step, wall_s=self.speed.wall_s(), images_per_s=self.speed.overall_rate(),
                            peak_memory_mb=mem, peak_memory_kind=kind, last=logs, data=self.data_stats.as_dict(),
-                           run_dir=cfg.out, nonfinite_skipped=self.nonfinite_skipped, memory_plan=self.memory_plan)
+                           run_dir=cfg.out, nonfinite_skipped=self.nonfinite_skipped, memory_plan=self.memory_plan,
+                           train_s=self.budget.elapsed())
 
 
 def train(task: nn.Module, batches: Batches, cfg: TrainConfig, evaluator: Evaluator | None = None,
@@ -307,7 +332,7 @@ def train(task: nn.Module, batches: Batches, cfg: TrainConfig, evaluator: Evalua
     seed_everything(cfg.seed)
     cfg.validate()
     dist.init(resolve_device(cfg.device))
-    lock = None
+    lock = trainer = None
     try:
         check_run_dir(cfg)  # every rank looks before rank 0 writes
         check_same_run(cfg)
@@ -327,6 +352,8 @@ def train(task: nn.Module, batches: Batches, cfg: TrainConfig, evaluator: Evalua
         result.wall_s = result.wall_s or time.time() - started
         return result
     finally:
+        if trainer is not None and hasattr(trainer, "report"):  # flush TensorBoard, finish W&B, also on errors
+            trainer.report.close()
         if lock is not None:
             lock.release()
         dist.shutdown()  # the process group ends with the run, also on error
