@@ -5,6 +5,9 @@ import os
 import pytest
 
 from leanvl.cli import main
+from leanvl.compare import pretrain_argv
+from leanvl.compare_config import CompareConfig
+from leanvl.compare_report import compare_command
 
 TINY = ["--data", "synthetic", "--steps", "2", "--batch-size", "8", "--image-size", "32", "--eval-train", "300",
         "--eval-test", "40", "--k", "2"]
@@ -22,7 +25,7 @@ def test_compare_writes_table_json_and_png(compared, capsys):
     assert code == 0
     result = json.loads((out / "result.json").read_text())
     objectives = result["objectives"]
-    assert set(objectives) == {"superclass", "clip"}
+    assert set(objectives) == {"superclass", "clip", "siglip"}
     for name, entry in objectives.items():
         for key in ("probe_top1", "fewshot_top1", "zeroshot_top1", "images_per_s", "peak_memory_mb", "wall_s",
                     "params"):
@@ -36,7 +39,7 @@ def test_compare_writes_table_json_and_png(compared, capsys):
     assert sc["zeroshot_via"] == "lit" and sc["lit"]["trainable_params"] < sc["lit"]["params"]
     assert sc["encoder_params"] == clip["encoder_params"]  # same encoder architecture
     md = (out / "runs" / "compare.md").read_text()
-    assert "| superclass |" in md and "| clip |" in md and "--steps 2" in md
+    assert "| superclass |" in md and "| clip |" in md and "| siglip |" in md and "--steps 2" in md
     assert (out / "runs" / "compare.png").stat().st_size > 10_000
     assert json.loads((out / "runs" / "compare.json").read_text())["objectives"].keys() == objectives.keys()
 
@@ -44,10 +47,10 @@ def test_compare_writes_table_json_and_png(compared, capsys):
 def test_same_data_order_for_both_objectives(compared):
     _, out = compared
     rows = {}
-    for name in ("superclass", "clip", "lit"):
+    for name in ("superclass", "clip", "siglip", "lit"):
         with open(out / "runs" / name / "metrics.jsonl") as f:
             rows[name] = [json.loads(line)["data_raw"] for line in f]
-    assert rows["superclass"] == rows["clip"] == rows["lit"] == [8, 16]
+    assert rows["superclass"] == rows["clip"] == rows["siglip"] == rows["lit"] == [8, 16]
 
 
 def test_eval_commands_on_the_compared_runs(compared, capsys):
@@ -83,3 +86,15 @@ def test_training_failure_is_one_line(tmp_path, capsys):
     assert main(["compare", *TINY, "--model", "no_such_encoder", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("leanvl: error: superclass training failed") and "no_such_encoder" in err
+
+
+def test_budget_seconds_runs_every_objective_on_the_clock():
+    cfg = CompareConfig(out="o", budget="seconds", seconds=6.0, steps=7)
+    for objective in ("superclass", "clip", "siglip", "lit"):
+        argv = pretrain_argv(cfg, objective)
+        assert argv[argv.index("--max-seconds") + 1] == "6.0"
+        assert int(argv[argv.index("--steps") + 1]) >= 10**9  # steps never end a timed run
+    assert "--max-seconds" not in pretrain_argv(CompareConfig(out="o", steps=7), "clip")
+    command = compare_command({**vars(cfg), "machine": "x"})
+    assert "--budget seconds" in command and "--seconds 6.0" in command and "--steps" not in command
+    assert "--seconds" not in compare_command(vars(CompareConfig(out="o", steps=7)))

@@ -1,5 +1,7 @@
-"""`leanvl compare`: SuperClass vs CLIP on the same data order, steps, batch and image encoder, then LiT for the
-SuperClass encoder at the same step budget, then the same evaluations for all (probe, k-shot, zero-shot, retrieval).
+"""`leanvl compare`: SuperClass vs CLIP vs SigLIP on the same data order, batch and image encoder, then LiT for the
+SuperClass encoder, all at the same budget: `--budget steps` (equal optimizer steps) or `--budget seconds` (equal
+training wall-clock per run, `pretrain --max-seconds`); then the same evaluations for all (probe, k-shot,
+zero-shot, retrieval).
 
 Each training runs in a fresh `leanvl pretrain` subprocess, so that its peak memory (peak RSS on CPU, CUDA max
 allocated on GPU) is its own. Evaluations run in this process on held-out synthetic scenes.
@@ -18,17 +20,21 @@ from typing import Any
 from leanvl.compare_config import CompareConfig
 from leanvl.errors import LeanvlError
 
-RUNS = ("superclass", "clip", "lit")
+RUNS = ("superclass", "clip", "siglip", "lit")
+STEP_CAP = 10**9  # --budget seconds: steps never end a run, the clock does
 
 
 def pretrain_argv(cfg: CompareConfig, objective: str) -> list[str]:
     """`leanvl pretrain` arguments of one run of the comparison (identical except objective and LiT encoder)."""
-    argv = ["pretrain", "--objective", objective, "--data", cfg.data, "--steps", str(cfg.steps),
+    timed = cfg.budget == "seconds"
+    argv = ["pretrain", "--objective", objective, "--data", cfg.data, "--steps", str(STEP_CAP if timed else cfg.steps),
             "--batch-size", str(cfg.batch_size), "--model", cfg.model, "--image-size", str(cfg.image_size),
             "--text-model", cfg.text_model, "--lr", repr(cfg.lr), "--warmup", str(cfg.warmup),
             "--seed", str(cfg.seed), "--device", cfg.device, "--precision", cfg.precision,
-            "--out", os.path.join(cfg.out, objective), "--log-every", str(max(1, cfg.steps // 50)),
-            "--no-progress", "--overwrite"]
+            "--out", os.path.join(cfg.out, objective), "--no-progress", "--overwrite",
+            "--log-every", str(5 if timed else max(1, cfg.steps // 50))]
+    if timed:
+        argv += ["--max-seconds", repr(cfg.seconds)]
     if objective == "lit":
         argv += ["--lit-encoder", os.path.join(cfg.out, "superclass")]
     return argv
@@ -92,11 +98,11 @@ def summarise(cfg: CompareConfig, trained: dict[str, dict], evals: dict[str, dic
         return {"images_per_s": r["images_per_s"], "peak_memory_mb": r["peak_memory_mb"],
                 "peak_memory_kind": r["peak_memory_kind"], "wall_s": r["wall_s"], "params": r["params"],
                 "trainable_params": evals[name]["trainable_params"], "encoder_params": evals[name]["encoder_params"],
-                "final_loss": r.get("last", {}).get("loss"), "steps": r["step"],
+                "final_loss": r.get("last", {}).get("loss"), "steps": r["step"], "train_s": r.get("train_s"),
                 "loss_curve": loss_curve(os.path.join(cfg.out, name))}
 
     objectives: dict[str, Any] = {}
-    for name, zs_from in (("superclass", "lit"), ("clip", "clip")):
+    for name, zs_from in (("superclass", "lit"), ("clip", "clip"), ("siglip", "siglip")):
         ev, zs = evals[name], evals[zs_from]
         objectives[name] = {**train_part(name), "probe_top1": ev["probe"]["top1"], "probe": ev["probe"],
                             "fewshot_top1": ev["fewshot"]["top1"], "fewshot_top1_std": ev["fewshot"]["top1_std"],
@@ -129,7 +135,8 @@ def run_compare(cfg: CompareConfig) -> dict[str, Any]:
     trained = {}
     for name in RUNS:
         started = time.time()
-        print(f"leanvl compare: training {name} ({cfg.steps} steps, batch {cfg.batch_size}) ...", file=sys.stderr)
+        budget = f"{cfg.seconds:g} s" if cfg.budget == "seconds" else f"{cfg.steps} steps"
+        print(f"leanvl compare: training {name} ({budget}, batch {cfg.batch_size}) ...", file=sys.stderr)
         trained[name] = run_training(cfg, name)
         print(f"leanvl compare: {name} done in {time.time() - started:.0f} s", file=sys.stderr)
     print("leanvl compare: evaluating ...", file=sys.stderr)
@@ -150,9 +157,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add `compare`."""
     from leanvl.cliutil import add_dataclass_args
 
-    p = sub.add_parser("compare", help="SuperClass vs CLIP side by side (+ LiT zero-shot), same data and budget",
-                       description="Train SuperClass and CLIP with identical data order, steps, batch and encoder, "
-                                   "then LiT on the SuperClass encoder, evaluate all, and report accuracy, speed "
-                                   "and memory side by side (table, markdown, PNG, JSON).")
+    p = sub.add_parser("compare", help="SuperClass vs CLIP vs SigLIP side by side (+ LiT zero-shot), same data "
+                                       "and budget (steps or seconds)",
+                       description="Train SuperClass, CLIP and SigLIP with identical data order, batch and encoder "
+                                   "for the same number of steps (--budget steps) or the same training wall-clock "
+                                   "(--budget seconds), then LiT on the SuperClass encoder, evaluate all, and report "
+                                   "accuracy, speed and memory side by side (table, markdown, PNG, JSON).")
     add_dataclass_args(p, CompareConfig)
     p.set_defaults(func=_compare)

@@ -8,19 +8,21 @@ from leanvl.cliutil import opt
 from leanvl.errors import LeanvlError
 from leanvl.paths import check_dir_creatable, check_file_writable
 
+BUDGETS = ("steps", "seconds")
+
 
 @dataclass
 class CompareConfig:
     """What to compare on what budget. Each field's `opt` help is its `--help`."""
 
     data: str = opt("synthetic", "training data: synthetic | synthetic:N | shard pattern | CSV/TSV")
-    steps: int = opt(300, "optimizer steps of every run (SuperClass, CLIP, and LiT)")
+    steps: int = opt(300, "--budget steps: optimizer steps of every run (SuperClass, CLIP, SigLIP, LiT)")
     batch_size: int = opt(64, "samples per step of every run")
     out: str = opt("", "output directory (one run directory per objective, report files)")
     json: str = opt("", "also write the comparison JSON here (always written to OUT/compare.json)")
-    model: str = opt("leanvl_convnet", "image encoder shared by both objectives")
+    model: str = opt("leanvl_convnet", "image encoder shared by every objective")
     image_size: int = opt(64, "input resolution")
-    text_model: str = opt("leanvl-text-tiny", "open_clip text tower config for CLIP and LiT")
+    text_model: str = opt("leanvl-text-tiny", "open_clip text tower config for CLIP, SigLIP and LiT")
     lr: float = opt(1e-3, "peak learning rate of every run")
     warmup: int = opt(10, "linear warmup steps of every run")
     seed: int = opt(0, "seed of init, data order and augmentation (same for every run)")
@@ -30,6 +32,8 @@ class CompareConfig:
     eval_test: int = opt(1000, "held-out synthetic scenes scored by every evaluation")
     k: int = opt(10, "shots per class for the k-shot evaluation")
     overwrite: bool = opt(False, "replace earlier results in --out")
+    budget: str = opt("steps", "steps: every run trains --steps; seconds: every run trains --seconds of wall-clock")
+    seconds: float = opt(60.0, "--budget seconds: training wall-clock seconds of EACH run (lr cosine over it)")
 
     def validate(self) -> "CompareConfig":
         """Raise LeanvlError naming the first bad value."""
@@ -38,6 +42,10 @@ class CompareConfig:
         for name in ("steps", "batch_size", "eval_train", "eval_test", "k"):
             if getattr(self, name) < 1:
                 raise LeanvlError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.budget not in BUDGETS:
+            raise LeanvlError(f"--budget must be one of {', '.join(BUDGETS)}, got '{self.budget}'")
+        if self.budget == "seconds" and not 0 < self.seconds < float("inf"):
+            raise LeanvlError(f"--seconds must be a finite number > 0, got {self.seconds}")
         if self.eval_test < 5:
             raise LeanvlError(f"--eval-test must be >= 5 (retrieval R@5), got {self.eval_test}")
         if self.json:

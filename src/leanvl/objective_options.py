@@ -5,6 +5,7 @@ objective's heading in `--help`, and config.json stores the chosen objective's o
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from leanvl.cliutil import opt
@@ -62,10 +63,27 @@ class SuperClassOptions(ObjectiveOptions):
 class ClipOptions(ObjectiveOptions):
     """CLIP: image encoder and open_clip text tower trained together."""
 
-    text_model: str = opt("leanvl-text-tiny", "clip/lit: open_clip model config whose text tower is used "
+    text_model: str = opt("leanvl-text-tiny", "clip/siglip/lit: open_clip model config whose text tower is used "
                                               "(random init)")
     clip_local_loss: bool = opt(True, "clip/lit under DDP: each rank scores its own images against all gathered "
                                       "texts")
+
+
+@OBJECTIVE_OPTIONS.register("siglip")
+@dataclass
+class SigLipOptions(ObjectiveOptions):
+    """SigLIP: the CLIP towers with open_clip's sigmoid loss (learnable temperature and bias)."""
+
+    text_model: str = opt("leanvl-text-tiny", "clip/siglip/lit: open_clip model config whose text tower is used "
+                                              "(random init)")
+    siglip_init_scale: float = opt(math.log(10), "siglip: initial log temperature t' (scale exp(t'); paper: "
+                                                 "log 10)")
+    siglip_init_bias: float = opt(-10.0, "siglip: initial logit bias b (paper: -10)")
+
+    def validate(self) -> None:
+        """LeanvlError for a non-finite initialisation."""
+        if not (math.isfinite(self.siglip_init_scale) and math.isfinite(self.siglip_init_bias)):
+            raise LeanvlError("--siglip-init-scale and --siglip-init-bias must be finite numbers")
 
 
 @OBJECTIVE_OPTIONS.register("lit")

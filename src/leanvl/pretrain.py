@@ -96,6 +96,15 @@ def build_task(cfg: PretrainConfig) -> nn.Module:
     return build_objective(cfg.objective, build_encoder(cfg), cfg.options, world)
 
 
+def make_evaluator(cfg: PretrainConfig, tcfg: TrainConfig):
+    """The in-loop evaluator of `--eval-every` (None when off): k-NN, and zero-shot + retrieval for text towers."""
+    if not tcfg.eval_every:
+        return None
+    from leanvl.eval.inloop import PretrainEvaluator
+
+    return PretrainEvaluator(cfg.image_size, n=cfg.eval_n, seed=tcfg.seed)
+
+
 def run_pretrain(cfg: PretrainConfig, tcfg: TrainConfig) -> TrainResult:
     """Pre-train as configured; writes RUN/config.json, checkpoints, metrics.jsonl and RUN/result.json."""
     cfg.validate()
@@ -105,7 +114,7 @@ def run_pretrain(cfg: PretrainConfig, tcfg: TrainConfig) -> TrainResult:
     seed_everything(tcfg.seed)
     task = build_task(cfg)
     tcfg.extra = {"pretrain": cfg.to_dict()}
-    result = train(task, batches, tcfg)
+    result = train(task, batches, tcfg, evaluator=make_evaluator(cfg, tcfg))
     if dist.is_main():
         summary = asdict(result)
         summary["params"] = sum(p.numel() for p in task.parameters())

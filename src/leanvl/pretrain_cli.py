@@ -66,7 +66,7 @@ def add_objective_groups(parser: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `pretrain` and `export`."""
-    p = sub.add_parser("pretrain", help="pre-train an image encoder (superclass, clip, lit)",
+    p = sub.add_parser("pretrain", help="pre-train an image encoder (superclass, clip, siglip, lit)",
                        description="Pre-train an image encoder with one of leanvl's objectives.")
     add_dataclass_args(p, PretrainConfig, skip=("options",))
     add_objective_groups(p)

@@ -19,7 +19,7 @@ DECODE_MODES = ("cpu", "gpu")
 class PretrainConfig:
     """Shared pre-training settings; `options` is the objective's options dataclass (None: its defaults)."""
 
-    objective: str = opt("superclass", "superclass | clip | lit")
+    objective: str = opt("superclass", "superclass | clip | siglip | lit")
     data: str = opt("synthetic", "synthetic | synthetic:N | 'dir/shard-{0000..0009}.tar' | file.csv / file.tsv")
     model: str = opt("leanvl_vit_tiny", "encoder: leanvl built-in, any timm model name, or open_clip:NAME")
     pretrained: str = opt("", "local weights file for the encoder ('' = random init; 'hub' = download)")
@@ -34,6 +34,7 @@ class PretrainConfig:
     options: Any = opt(None, "the objective's options (set from its own group of flags)")
     decode: str = opt("cpu", "cpu | gpu: where training JPEGs are decoded and cropped (gpu: workers ship the bytes, "
                              "the training device decodes them, nvJPEG on CUDA)")
+    eval_n: int = opt(300, "--eval-every: held-out synthetic scenes per split (k-NN fit / test, zero-shot)")
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVE_OPTIONS:
@@ -51,6 +52,8 @@ class PretrainConfig:
             raise LeanvlError(f"--label-max-tokens must be >= 0, got {self.label_max_tokens}")
         if self.decode not in DECODE_MODES:
             raise LeanvlError(f"--decode must be one of {', '.join(DECODE_MODES)}, got '{self.decode}'")
+        if self.eval_n < 20:
+            raise LeanvlError(f"--eval-n must be >= 20, got {self.eval_n}")
         self.options.validate()
         return self
 

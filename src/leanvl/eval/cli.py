@@ -62,15 +62,16 @@ def _check_sizes(args: argparse.Namespace) -> None:
 
 
 def _zeroshot(args: argparse.Namespace) -> int:
-    from leanvl.eval.zeroshot import zeroshot_imagefolder, zeroshot_synthetic
+    from leanvl.eval.realdata import zeroshot_real
+    from leanvl.eval.zeroshot import zeroshot_synthetic
 
     _check_sizes(args)
     model, size = load_text_model(args.ckpt)
     if args.data == "synthetic":
-        if args.classnames:
-            raise LeanvlError("--classnames applies to ImageFolder data; synthetic tasks have built-in classes")
+        if args.classnames or args.templates:
+            raise LeanvlError("--classnames/--templates apply to real data; synthetic tasks have built-in classes")
         return _report("zeroshot", args, zeroshot_synthetic(model, size, n_test=args.n_test, seed=args.seed))
-    return _report("zeroshot", args, zeroshot_imagefolder(model, args.data, size, args.classnames))
+    return _report("zeroshot", args, zeroshot_real(model, args.data, size, args.classnames, args.templates))
 
 
 def _fewshot(args: argparse.Namespace) -> int:
@@ -89,8 +90,12 @@ def _fewshot(args: argparse.Namespace) -> int:
 
 
 def _retrieval(args: argparse.Namespace) -> int:
+    from leanvl.eval.realdata import retrieval_real
     from leanvl.eval.retrieval import retrieval_synthetic
 
+    if args.data != "synthetic":
+        model, size = load_text_model(args.ckpt)
+        return _report("retrieval", args, retrieval_real(model, args.data, size))
     if args.n < 5:
         raise LeanvlError(f"--n must be >= 5 (R@5 needs 5 candidates), got {args.n}")
     model, size = load_text_model(args.ckpt)
@@ -113,17 +118,24 @@ def _add_text_evals(evsub: argparse._SubParsersAction) -> None:
     z = evsub.add_parser("zeroshot", help="zero-shot classification with prompt-template ensembles "
                                          "(CLIP or LiT runs)")
     z.add_argument("--ckpt", required=True, help="CLIP or LiT pre-training run directory")
-    z.add_argument("--data", default="synthetic", help="synthetic (shape and colour of single-object scenes) or "
-                                                      "an ImageFolder root (val/ used when present)")
-    z.add_argument("--classnames", default="", help="ImageFolder: file with one class name per class folder "
-                                                    "(default: folder names, '_' read as space)")
+    z.add_argument("--data", default="synthetic", help="synthetic (shape and colour of single-object scenes), "
+                                                      "an ImageFolder root (val/ used when present) or webdataset "
+                                                      "shards with .cls labels")
+    z.add_argument("--classnames", default="", help="'imagenet' (open_clip's ImageNet names + OpenAI templates; "
+                                                    "folders by WordNet id, index or name) or a file with one name "
+                                                    "per class folder / .cls id (default: folder names)")
+    z.add_argument("--templates", default="", help="file of prompt templates, one per line with {} for the class "
+                                                   "(default: OpenAI's 80 for imagenet, else 9 generic ones)")
     z.add_argument("--n-test", type=int, default=1000, help="synthetic: held-out scenes to score")
     z.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes")
     z.add_argument("--json", default="", type=output_file("--json"), help="also write the result to this JSON file")
     z.set_defaults(func=_zeroshot)
-    r = evsub.add_parser("retrieval", help="image->text and text->image recall@1/@5 on held-out synthetic "
-                                          "captions (CLIP or LiT runs)")
+    r = evsub.add_parser("retrieval", help="image->text and text->image recall (synthetic: R@1/5; real data: "
+                                          "R@1/5/10) for CLIP, SigLIP or LiT runs")
     r.add_argument("--ckpt", required=True, help="CLIP or LiT pre-training run directory")
+    r.add_argument("--data", default="synthetic", help="synthetic, a CSV/TSV of image,caption rows (several rows "
+                                                      "per image = several captions) or shards with .txt captions "
+                                                      "(one per line)")
     r.add_argument("--n", type=int, default=500, help="held-out image-caption pairs to rank among (default: 500)")
     r.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes")
     r.add_argument("--json", default="", type=output_file("--json"), help="also write the result to this JSON file")

@@ -22,15 +22,15 @@ def require_text_tower(model: nn.Module, ckpt: str) -> None:
 
 
 @torch.no_grad()
-def class_embeddings(model: nn.Module, classnames: list[str], templates: Iterable[str]) -> torch.Tensor:
+def class_embeddings(model: nn.Module, classnames: list[str], templates: Iterable[str],
+                     chunk: int = 512) -> torch.Tensor:
     """[C, E]: per class, the renormalised mean of its prompts' normalised text embeddings."""
     templates = list(templates)
-    rows = []
-    for name in classnames:
-        emb = model.encode_text([t.format(name) for t in templates]).float()
-        emb = nn.functional.normalize(emb, dim=-1).mean(0)
-        rows.append(nn.functional.normalize(emb, dim=0))
-    return torch.stack(rows)
+    prompts = [t.format(name) for name in classnames for t in templates]
+    emb = torch.cat([nn.functional.normalize(model.encode_text(prompts[i: i + chunk]).float(), dim=-1)
+                     for i in range(0, len(prompts), chunk)])
+    emb = emb.view(len(classnames), len(templates), -1).mean(1)
+    return nn.functional.normalize(emb, dim=-1)
 
 
 @torch.no_grad()
@@ -52,18 +52,28 @@ def zeroshot_accuracy(model: nn.Module, batches: Iterable[torch.Tensor], labels:
     return float((pred == labels).double().mean())
 
 
-def zeroshot_synthetic(model: nn.Module, image_size: int, n_test: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Zero-shot top-1 per built-in task on held-out synthetic scenes (split 'test'); `top1` = mean over tasks."""
+def synthetic_zeroshot_labels(attrs: list[dict]) -> dict[str, tuple[list[int], torch.Tensor, list[str], tuple]]:
+    """Per built-in task: (rows of `attrs` it scores, their class labels, class names, templates)."""
     from leanvl.eval.classnames import synthetic_tasks
-    from leanvl.eval.probe import SYNTHETIC_TASKS, _batched, synthetic_split
+    from leanvl.eval.probe import SYNTHETIC_TASKS
 
-    images, attrs = synthetic_split("test", n_test, image_size, seed)
-    out: dict[str, Any] = {}
+    out = {}
     for task, (classnames, templates) in synthetic_tasks().items():
         keep, label = SYNTHETIC_TASKS[task]
         index = {c: k for k, c in enumerate(classnames)}
         rows = [i for i, a in enumerate(attrs) if keep(a) and label(a) in index]
-        labels = torch.tensor([index[label(attrs[i])] for i in rows])
+        out[task] = (rows, torch.tensor([index[label(attrs[i])] for i in rows]), classnames, templates)
+    return out
+
+
+def zeroshot_synthetic(model: nn.Module, image_size: int, n_test: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Zero-shot top-1 per built-in task on held-out synthetic scenes (split 'test'); `top1` = mean over tasks."""
+    from leanvl.eval.classnames import synthetic_tasks
+    from leanvl.eval.probe import _batched, synthetic_split
+
+    images, attrs = synthetic_split("test", n_test, image_size, seed)
+    out: dict[str, Any] = {}
+    for task, (rows, labels, classnames, templates) in synthetic_zeroshot_labels(attrs).items():
         out[task] = zeroshot_accuracy(model, _batched([images[i] for i in rows]), labels, classnames, templates)
         out[f"{task}_chance"] = 1.0 / len(classnames)
     tasks = list(synthetic_tasks())
@@ -71,23 +81,11 @@ def zeroshot_synthetic(model: nn.Module, image_size: int, n_test: int = 1000, se
     return out
 
 
-def zeroshot_imagefolder(model: nn.Module, root: str, image_size: int, classnames_file: str = "") -> dict[str, Any]:
-    """Zero-shot top-1 on an ImageFolder (`root/val/` when present, else `root/`) with generic templates."""
-    from torchvision.datasets import ImageFolder
-
-    from leanvl.data.transforms import EvalTransform
-    from leanvl.eval.classnames import GENERIC_TEMPLATES, folder_classnames
+def zeroshot_imagefolder(model: nn.Module, root: str, image_size: int, classnames_file: str = "",
+                         templates_file: str = "") -> dict[str, Any]:
+    """Zero-shot top-1 on an ImageFolder (`root/val/` when present, else `root/`); see leanvl.eval.realdata."""
+    from leanvl.eval.realdata import zeroshot_real
 
     if not os.path.isdir(root):
         raise LeanvlError(f"--data {root}: no such directory (give 'synthetic' or an ImageFolder root)")
-    folder = os.path.join(root, "val") if os.path.isdir(os.path.join(root, "val")) else root
-    try:
-        ds = ImageFolder(folder, transform=EvalTransform(image_size))
-    except (FileNotFoundError, RuntimeError) as exc:
-        if "class" in str(exc).lower() or "Couldn't find" in str(exc):
-            folder_classnames([], classnames_file)
-        raise LeanvlError(f"--data {root}: {str(exc).splitlines()[0]}") from None
-    names = folder_classnames(ds.classes, classnames_file)
-    loader = torch.utils.data.DataLoader(ds, batch_size=128)
-    top1 = zeroshot_accuracy(model, (x for x, _ in loader), torch.tensor(ds.targets), names, GENERIC_TEMPLATES)
-    return {"top1": top1, "classes": len(names), "images": len(ds)}
+    return zeroshot_real(model, root, image_size, classnames_file, templates_file)

@@ -80,14 +80,24 @@ class Contrastive(nn.Module):
             self.logit_scale.clamp_(0, LOGIT_SCALE_MAX)
         return self.logit_scale.float().exp()
 
-    def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        image = self.encode_image(batch["image"])
-        text = self.encode_text(list(batch["caption"]))
-        scale = self.scale()
-        loss = self.loss_fn()(image, text, scale)
+    def forward(self, batch: dict[str, Any], features_only: bool = False) -> dict[str, torch.Tensor]:
+        """The loss dict of `batch`; with `features_only`, its features (leanvl.train.accumulate's protocol)."""
+        feats = {"image": self.encode_image(batch["image"]), "text": self.encode_text(list(batch["caption"])),
+                 "logit_scale": self.scale()}
+        return feats if features_only else self.loss_from_features(feats)
+
+    def loss_from_features(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Loss and logged scalars of (possibly concatenated, partly cached) features of one batch."""
+        image, text = feats["image"], feats["text"]
+        loss = self.pair_loss(feats)
         with torch.no_grad():
             hits = (image @ text.T).argmax(1) == torch.arange(len(image), device=image.device)
-        return {"loss": loss, "logit_scale": scale.detach(), "batch_i2t_top1": hits.float().mean()}
+        shared = {k: v.detach() for k, v in feats.items() if v.ndim == 0}  # logit scale (and bias)
+        return {"loss": loss, **shared, "batch_i2t_top1": hits.float().mean()}
+
+    def pair_loss(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+        """open_clip's CLIP loss of the image and text features."""
+        return self.loss_fn()(feats["image"], feats["text"], feats["logit_scale"])
 
 
 def block_list(encoder: nn.Module) -> list[nn.Module]:

@@ -46,6 +46,10 @@ class TrainConfig:
     eval_every: int = opt(0, "run the in-loop evaluation every N steps and after the last (0 = off)")
     log_sample_keys: bool = opt(False, "write RUN/samples.jsonl: the keys of every sample each step consumed")
     fsdp: bool = opt(False, "shard params, grads and optimizer state per block (FSDP2); DCP checkpoints")
+    report_to: str = opt("", "also log to: tensorboard,wandb (comma-separated; W&B offline without an API key)")
+    wandb_project: str = opt("leanvl", "W&B project of --report-to wandb")
+    max_seconds: float = opt(0.0, "wall-clock training budget: stop at the step boundary nearest it, cosine lr over "
+                                  "time (0 = off; evaluation and checkpoints not counted)")
 
     def validate(self) -> "TrainConfig":
         """Raise LeanvlError naming the first bad value."""
@@ -81,6 +85,11 @@ class TrainConfig:
             raise LeanvlError(f"--seed must be in [0, 2**32), got {self.seed}")
         if self.eval_every < 0:
             raise LeanvlError(f"--eval-every must be >= 0, got {self.eval_every}")
+        if not (math.isfinite(self.max_seconds) and self.max_seconds >= 0):
+            raise LeanvlError(f"--max-seconds must be a finite number >= 0, got {self.max_seconds}")
+        from leanvl.train.report import parse_report_to
+
+        parse_report_to(self.report_to)
         if not self.out:
             raise LeanvlError("--out is required")
         return self

@@ -19,15 +19,18 @@ from leanvl.errors import LeanvlError
 from leanvl.train import distributed as dist
 from leanvl.train import fsdp
 from leanvl.train import step as steps
+from leanvl.train.accumulate import cached_forward_backward, supports_feature_cache
+from leanvl.train.budget import TimeBudget
 from leanvl.train.checkpoint import load_checkpoint, remove_leftovers, resolve_resume, save_checkpoint
 from leanvl.train.dcp import check_format, load_sharded, save_sharded
 from leanvl.train.identity import check_same_run
 from leanvl.train.memory import memory_plan
 from leanvl.train.config import TrainConfig
 from leanvl.train.evaluate import Evaluator, eval_due, run_evaluator
-from leanvl.train.optim import lr_at, make_optimizer, set_lr
+from leanvl.train.optim import make_optimizer, set_lr
 from leanvl.train.precision import MasterWeights, to_bf16
 from leanvl.train.preempt import Preempted, PreemptionFlag
+from leanvl.train.report import open_reporter
 from leanvl.train.run_dir import MetricsLog, RunLock, check_run_dir, init_run_dir, peak_memory
 from leanvl.train.sample_log import SampleKeyLog, restored_position, samples_per_step
 from leanvl.train.speed import Speedometer, count_flops
@@ -50,6 +53,7 @@ class TrainResult:
     run_dir: str = ""
     nonfinite_skipped: int = 0
     memory_plan: dict[str, Any] = field(default_factory=dict)
+    train_s: float = 0.0  # training time: the --max-seconds clock (evaluation and checkpoints excluded, resumes in)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -78,7 +82,8 @@ class Trainer:
     def __init__(self, task: nn.Module, batches: Batches, cfg: TrainConfig,
                  evaluator: Evaluator | None = None) -> None:
         self.cfg = cfg.validate()
-        self.evaluator = evaluator
+        self.budget = TimeBudget(cfg, resolve_device(cfg.device))  # --max-seconds (train/budget.py)
+        self.evaluator = self.budget.excluding(evaluator)  # evaluation is not training time
         self.device = resolve_device(cfg.device)
         dist.init(self.device)
         self.rank, self.world = dist.rank(), dist.world_size()
@@ -111,6 +116,7 @@ class Trainer:
         self.speed = Speedometer(self.device, cfg.precision, warmup_steps=2 if cfg.compile else 1)
         self.nonfinite = steps.NonFiniteWindow(self.device, cfg.nan_policy)
         self.memory_plan = memory_plan(self.task, cfg, self.world, self.main)
+        self.feature_cache = supports_feature_cache(task) and cfg.accum_freq > 1  # CLIP/SigLIP: train/accumulate.py
 
     # ----- setup -------------------------------------------------------------------------------------------------
     def restore(self) -> None:
@@ -130,6 +136,7 @@ class Trainer:
             self.nonfinite_skipped = int(state.get("nonfinite_skipped", 0))
             self.data_stats.load(state.get("data_stats", {}))
             self.nonfinite.since = self.step
+            self.budget.resume(float(state.get("train_seconds", 0.0)))
         except (KeyError, TypeError, ValueError, AttributeError):
             raise LeanvlError(f"checkpoint {path}: state.json does not have the expected fields") from None
         if self.main:
@@ -143,6 +150,11 @@ class Trainer:
         if self.cfg.precision == "amp_bf16":
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
+
+    def device_batch(self, batch: dict) -> dict:
+        """`batch` on the training device (floating tensors in bf16 under bf16 / bf16_master)."""
+        bf16 = self.cfg.precision in ("bf16", "bf16_master")
+        return steps.to_device(batch, self.device, torch.bfloat16 if bf16 else None)
 
     # ----- one optimizer step ------------------------------------------------------------------------------------
     def next_micro_batches(self, stream: Iterator[dict]) -> list[dict]:
@@ -166,7 +178,7 @@ class Trainer:
 
     def optimizer_step(self, logs: steps.Logs) -> torch.Tensor:
         """Clip, decide finiteness on the device, step; returns the device flag (1.0: the step was skipped)."""
-        set_lr(self.optimizer, lr_at(self.step, self.cfg))
+        set_lr(self.optimizer, self.budget.lr(self.step))
         if self.master:
             self.master.grads_up()
         clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
@@ -192,7 +204,7 @@ class Trainer:
     def log_values(self, logs: steps.Logs, evaluated: bool) -> dict[str, float]:
         """The step's logs as floats (the one read of a log step), with lr, speed, skips and eval results."""
         values = steps.to_floats(self.mean_over_ranks(logs))
-        values.update(lr=lr_at(self.step - 1, self.cfg), **self.speed.scalars())
+        values.update(lr=self.optimizer.param_groups[0]["lr"], **self.speed.scalars())
         skipped = self.nonfinite.take_unlogged()
         if skipped:
             values["skipped_nonfinite"] = float(skipped)
@@ -203,14 +215,17 @@ class Trainer:
     # ----- the run -----------------------------------------------------------------------------------------------
     def save(self) -> None:
         self.flush_nonfinite()  # --nan-policy stop raises here: no checkpoint after a non-finite step
+        self.budget.pause()  # checkpoint writing is not training time
         extra = {"samples": self.samples, "nonfinite_skipped": self.nonfinite_skipped,
-                 "data_stats": self.data_stats.as_dict(), "world_size": self.world}
+                 "data_stats": self.data_stats.as_dict(), "world_size": self.world,
+                 "train_seconds": self.budget.elapsed()}
         if self.cfg.fsdp:  # collective: every rank writes its shards
             save_sharded(self.cfg.out, self.step, self.task, self.optimizer, extra, self.cfg.keep)
         elif self.main:
             with self.checkpoint_weights():
                 save_checkpoint(self.cfg.out, self.step, self.task, self.optimizer, extra, self.cfg.keep)
         dist.barrier()
+        self.budget.start()
 
     def preempt_requested(self, flag: PreemptionFlag | None, synced: bool = True) -> bool:
         """True on every rank when any rank received SIGTERM/SIGUSR1; distributed, asked at log steps only (`synced`),
@@ -231,14 +246,19 @@ class Trainer:
         stream = self.batches(self.samples)  # samples consumed by all ranks so far
         bar = self.speed.progress(cfg.steps, self.step, enabled=cfg.progress and self.main)
         last: dict[str, float] = {}
-        compiled = False
-        while self.step < cfg.steps:
+        compiled, final = False, self.step >= cfg.steps
+        self.report = report = open_reporter(cfg, self.main, self.step + 1)  # --report-to (train/report.py)
+        self.budget.start()
+        while not final:
             micro = self.next_micro_batches(stream)
             keys.write(self.step + 1, micro)
             self.samples += samples_per_step(cfg.batch_size, cfg.accum_freq, self.world)
             self.speed.start_step()
             with count_flops(enabled=self.speed.flops_per_sample is None) as flops:
-                logs, n = self.forward_backward(micro)
+                if self.feature_cache:  # a15: returns the detached-0-dim-device-tensor contract of train/step.py
+                    logs, n = cached_forward_backward(self.model, self.task, micro, self.device_batch, self.autocast)
+                else:
+                    logs, n = self.forward_backward(micro)
             self.speed.record_flops(flops, n)
             self.optimizer_step(logs)
             self.step += 1
@@ -246,28 +266,32 @@ class Trainer:
             if cfg.compile and not compiled:  # compile after the (eager, FLOP-counted) first step
                 self.task.compile()
                 compiled = True
+            final = self.step >= cfg.steps or self.budget.exhausted()
             bar.update(1)
-            evaluated = self.evaluator is not None and eval_due(self.step, cfg.eval_every, self.step == cfg.steps)
-            logged = self.step % cfg.log_every == 0 or self.step == cfg.steps or evaluated
+            evaluated = self.evaluator is not None and eval_due(self.step, cfg.eval_every, final)
+            logged = self.step % cfg.log_every == 0 or final or evaluated
             if logged:  # the log step: the one place values are read back from the device
                 self.flush_nonfinite()
                 last = self.log_values(logs, evaluated)
                 bar.set_postfix(loss=f"{last.get('loss', float('nan')):.4f}", lr=f"{last['lr']:.2e}",
                                 samples_s=f"{last.get('samples_per_s', 0):.1f}", refresh=False)
                 log.write(self.step, last, self.data_stats.as_dict())
-            if (cfg.save_every and self.step % cfg.save_every == 0) or self.step == cfg.steps:
+                report.log(self.step, last, self.data_stats.as_dict())
+            if (cfg.save_every and self.step % cfg.save_every == 0) or final:
                 self.save()
             elif self.preempt_requested(flag, synced=logged):
                 self.save()
                 bar.close()
                 raise Preempted(f"preempted by {flag.signal if flag and flag.signal else 'a signal'} at step "
                                 f"{self.step}: checkpoint saved; continue with --resume latest")
+        self.budget.pause()
         bar.close()
         self.data_stats.check(final=True)  # the bad-fraction limit holds for every run, however short
         mem, kind = peak_memory(self.device)
         return TrainResult(step=self.step, wall_s=self.speed.wall_s(), images_per_s=self.speed.overall_rate(),
                            peak_memory_mb=mem, peak_memory_kind=kind, last=last, data=self.data_stats.as_dict(),
-                           run_dir=cfg.out, nonfinite_skipped=self.nonfinite_skipped, memory_plan=self.memory_plan)
+                           run_dir=cfg.out, nonfinite_skipped=self.nonfinite_skipped, memory_plan=self.memory_plan,
+                           train_s=self.budget.elapsed())
 
 
 def train(task: nn.Module, batches: Batches, cfg: TrainConfig, evaluator: Evaluator | None = None,
@@ -281,7 +305,7 @@ def train(task: nn.Module, batches: Batches, cfg: TrainConfig, evaluator: Evalua
     seed_everything(cfg.seed)
     cfg.validate()
     dist.init(resolve_device(cfg.device))
-    lock = None
+    lock = trainer = None
     try:
         check_run_dir(cfg)  # every rank looks before rank 0 writes
         check_same_run(cfg)
@@ -301,6 +325,8 @@ def train(task: nn.Module, batches: Batches, cfg: TrainConfig, evaluator: Evalua
         result.wall_s = result.wall_s or time.time() - started
         return result
     finally:
+        if trainer is not None and hasattr(trainer, "report"):  # flush TensorBoard, finish W&B, also on errors
+            trainer.report.close()
         if lock is not None:
             lock.release()
         dist.shutdown()  # the process group ends with the run, also on error

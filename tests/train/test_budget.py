@@ -1,0 +1,40 @@
+"""--max-seconds: the run stops at the step boundary nearest its budget (evaluation not counted), the lr follows
+the budget's clock, and a resume spends only what is left."""
+import json
+import os
+import time
+
+import pytest
+
+from leanvl.errors import LeanvlError
+from leanvl.train.config import TrainConfig
+from leanvl.train.loop import train
+from tests.train.helpers import fake_batches, make_task
+
+BIG = 10**9  # steps never end a timed run
+
+
+def test_max_seconds_within_ten_percent_eval_excluded_and_resume(tmp_path):
+    out = str(tmp_path / "run")
+    slept = []
+
+    def evaluator(task, step):  # slow evaluation: must not eat the training budget
+        time.sleep(0.2)
+        slept.append(step)
+        return {}
+
+    kw = dict(out=out, steps=BIG, batch_size=4, lr=1e-2, warmup=2, progress=False, log_every=1, eval_every=5)
+    started = time.perf_counter()
+    first = train(make_task(), fake_batches(4), TrainConfig(**kw, max_seconds=2.5), evaluator)
+    wall = time.perf_counter() - started
+    assert 2.25 <= first.train_s <= 2.75 and first.step > 2
+    assert wall >= first.train_s + 0.2 * len(slept) and slept  # the evaluations ran outside the clock
+    lrs = [json.loads(line)["lr"] for line in open(os.path.join(out, "metrics.jsonl"))]
+    assert lrs[-1] < 0.2 * max(lrs)  # the cosine ran over the budget's time, not over 10**9 steps
+    second = train(make_task(), fake_batches(4), TrainConfig(**kw, max_seconds=5.0, resume="latest"), evaluator)
+    assert second.step > first.step and 4.5 <= second.train_s <= 5.5  # only the ~2.5 s left were spent
+
+
+def test_bad_max_seconds_is_one_line_error(tmp_path):
+    with pytest.raises(LeanvlError, match="--max-seconds must be a finite number >= 0"):
+        TrainConfig(out=str(tmp_path), max_seconds=-1).validate()
