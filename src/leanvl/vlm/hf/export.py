@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from typing import Any
 
 import torch
 from torch import nn
 
 from leanvl.errors import LeanvlError
+from leanvl.vlm.hf.files import check_out_dir, write_atomically
 from leanvl.vlm.hf.vendor import write_code
 
 ARCH = "LeanvlForConditionalGeneration"
@@ -87,15 +87,6 @@ def hf_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
-def check_out_dir(out: str) -> None:
-    """Refuse an --out that exists and is not empty (an export never overwrites)."""
-    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
-        raise LeanvlError(f"--out {out} already exists and is not empty; choose a new directory")
-    parent = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
-        raise LeanvlError(f"--out {out}: parent directory {parent} does not exist or is not writable")
-
-
 def export_model(model: Any, out: str, *, merge: bool = False) -> dict[str, Any]:
     """Write `model` (a leanvl VLM) as a transformers remote-code directory `out` (atomically)."""
     from safetensors.torch import save_file
@@ -103,10 +94,8 @@ def export_model(model: Any, out: str, *, merge: bool = False) -> dict[str, Any]
     check_out_dir(out)
     merged = prepare_lora(model, merge)
     model = model.cpu().eval()
-    tmp = os.path.abspath(out).rstrip("/") + ".tmp-export"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    try:
+
+    def write(tmp: str) -> int:
         files = write_code(tmp)
         with open(os.path.join(tmp, "config.json"), "w") as f:
             json.dump(hf_config(model), f, indent=2)
@@ -114,14 +103,11 @@ def export_model(model: Any, out: str, *, merge: bool = False) -> dict[str, Any]
             json.dump(_processor_config(model), f, indent=2)
         model.tokenizer.save_pretrained(tmp)
         save_file(hf_state_dict(model), os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
-        if os.path.isdir(out):
-            os.rmdir(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        return len(files)
+
+    files = write_atomically(out, write)
     return {"out": out, "architecture": ARCH, "compressor": model.cfg.compressor,
-            "visual_tokens": model.cfg.tokens, "merged_lora_layers": merged, "code_files": len(files)}
+            "visual_tokens": model.cfg.tokens, "merged_lora_layers": merged, "code_files": files}
 
 
 def run_export(ckpt: str, out: str, *, merge: bool = False, fmt: str = "leanvl") -> dict[str, Any]:

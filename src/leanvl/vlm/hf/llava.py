@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from typing import Any
 
 import torch
 from torch import nn
 
 from leanvl.errors import LeanvlError
+from leanvl.vlm.hf.files import check_out_dir, write_atomically
 
 IMAGE_TOKEN = "<image>"
 
@@ -170,21 +170,14 @@ def _processor(model: Any, tok: Any) -> Any:
 
 def export_llava(model: Any, out: str) -> dict[str, Any]:
     """Write `model` as a LlavaForConditionalGeneration directory `out` (atomically; no remote code)."""
-    from leanvl.vlm.hf.export import check_out_dir
-
     check_out_dir(out)
     hf, tok = build_llava(model.cpu().eval())
-    tmp = os.path.abspath(out).rstrip("/") + ".tmp-export"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+
+    def write(tmp: str) -> None:
         hf.save_pretrained(tmp)
         _processor(model, tok).save_pretrained(tmp)
-        if os.path.isdir(out):
-            os.rmdir(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    write_atomically(out, write)
     with open(os.path.join(out, "config.json")) as f:
         arch = json.load(f)["architectures"][0]
     return {"out": out, "architecture": arch, "compressor": "none", "visual_tokens": hf.config.image_seq_length,
