@@ -91,7 +91,8 @@ def _rank_manifest(tmp: str, rank: int) -> str:
 
 def _write_rank_manifest(tmp: str, rank: int) -> None:
     """Hash the files this rank wrote (its shard files and RNG states) into a partial manifest for rank 0."""
-    mine = [f"{SHARDS}/{n}" for n in sorted(os.listdir(os.path.join(tmp, SHARDS))) if n.startswith(f"shard-{rank:05d}-")]
+    names = sorted(os.listdir(os.path.join(tmp, SHARDS)))
+    mine = [f"{SHARDS}/{n}" for n in names if n.startswith(f"shard-{rank:05d}-")]
     mine += [f"{RNG}/rank-{rank:05d}.{ext}" for ext in ("json", "safetensors")]
     with open(_rank_manifest(tmp, rank), "w") as f:
         json.dump(manifest_entries(tmp, mine), f)
