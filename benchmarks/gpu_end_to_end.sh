@@ -153,6 +153,12 @@ cpu, gpu, iso, oc = (rows[k][0] for k in rows)
 for label, a, b in (("CPU-decode e2e / isolated", cpu, iso), ("GPU-decode e2e / isolated", gpu, iso),
                     ("CPU-decode e2e / open_clip", cpu, oc), ("GPU-decode e2e / open_clip", gpu, oc)):
     print(f"{label}: {fmt(a and b and a / b, '{:.2f}')}")
+try:
+    syncs = json.load(open(os.path.join(out, "sync_check.json")))["syncs"]
+    print(f"CUDA syncs (--decode gpu, 30 steps): {syncs.get('inside a step', 0)} inside steps (goal 0), "
+          f"{syncs.get('log/checkpoint step', 0)} at log/checkpoint steps")
+except (OSError, ValueError, KeyError):
+    print("CUDA syncs: n/a (sync check did not finish)")
 json.dump({k: {"img_s": r, "mfu": m} for k, (r, m) in rows.items()}, open(os.path.join(out, "e2e.json"), "w"),
           indent=2)
 EOF
