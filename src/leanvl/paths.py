@@ -32,7 +32,8 @@ def check_dir_creatable(path: str, flag: str = "--out") -> None:
     a directory that takes a new file (proved with a probe file, removed at once; nothing else is created)."""
     probe = _nearest_existing(path)
     if not os.path.isdir(probe):
-        raise LeanvlError(f"{flag} {path}: {probe} exists and is not a directory")
+        where = "" if probe == os.path.abspath(path) else f"{probe} "
+        raise LeanvlError(f"{flag} {path}: {where}exists and is not a directory")
     _probe_write(probe, f"{flag} {path}")
 
 
