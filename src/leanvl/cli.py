@@ -42,7 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors print one line to stderr and return 2 (a preempted run: 75). Anything else is a
     bug: one line saying so, then the traceback (leanvl.boundary decides which is which)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse printed its one line: in-process callers get 2 like any user error
+        if not exc.code:  # --help
+            raise
+        return int(exc.code) if isinstance(exc.code, int) else 2
     try:
         code = args.func(args)
         sys.stdout.flush()  # a reader that left (`| head`) shows up here, inside the boundary

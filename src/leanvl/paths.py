@@ -32,7 +32,8 @@ def check_dir_creatable(path: str, flag: str = "--out") -> None:
     a directory that takes a new file (proved with a probe file, removed at once; nothing else is created)."""
     probe = _nearest_existing(path)
     if not os.path.isdir(probe):
-        raise LeanvlError(f"{flag} {path}: {probe} exists and is not a directory")
+        where = "" if probe == os.path.abspath(path) else f"{probe} "
+        raise LeanvlError(f"{flag} {path}: {where}exists and is not a directory")
     _probe_write(probe, f"{flag} {path}")
 
 
@@ -72,11 +73,11 @@ def _arg_type(check: Callable[[str, str], None], flag: str) -> Callable[[str], s
 
 
 def output_file(flag: str) -> Callable[[str], str]:
-    """argparse `type=` for an output file flag: checked when the command line is parsed, before any work, and
-    nothing is written ('' passes: no output)."""
+    """argparse `type=` for an output file flag: checked when the command line is parsed, before any work; nothing
+    is left behind and an existing file is not touched ('' passes: no output)."""
     return _arg_type(check_file_writable, flag)
 
 
 def output_dir(flag: str) -> Callable[[str], str]:
-    """argparse `type=` for an output directory flag (checked at parse time; nothing is created)."""
+    """argparse `type=` for an output directory flag (checked at parse time; no directory is created)."""
     return _arg_type(check_dir_creatable, flag)
