@@ -20,7 +20,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         """Serve `Range: bytes=a-b` as 206 with exactly those bytes (as object stores and nginx do)."""
         match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
         path = self.translate_path(self.path)
-        if match is None or not os.path.isfile(path):
+        if match is None or not os.path.isfile(path) or not self.server.ranges:
             return super().send_head()
         size = os.path.getsize(path)
         start, end = int(match[1]), min(int(match[2] or size - 1), size - 1)
@@ -47,11 +47,11 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         data = source.read()
         if fail:  # send half the promised body, then drop the connection
             data = data[: len(data) // 2]
-        outputfile.write(data)
-        with server.lock:
+        with server.lock:  # counted before the write: a client done reading must find its request counted
             server.bytes_sent += len(data)
             server.sent_by_file[name] += len(data)
             server.served.append((name, *getattr(self, "range", (0, len(data)))))
+        outputfile.write(data)
         if fail:
             self.close_connection = True
             with contextlib.suppress(OSError):
@@ -59,13 +59,14 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def http_server(root: str, fail_times: dict[str, int] | None = None):
+def http_server(root: str, fail_times: dict[str, int] | None = None, ranges: bool = True):
     """Serve `root` on 127.0.0.1:<free port>; yields the server (.url, .bytes_sent, .sent_by_file, .requests (GETs
-    by file name), .served [(name, start, end)] of full answers, .fail_times {name: first GETs cut mid-body})."""
+    by file name), .served [(name, start, end)] of every GET, .fail_times {name: first GETs cut mid-body}).
+    `ranges=False` answers like `python -m http.server`: Range is ignored, the whole file is sent."""
     handler = functools.partial(_Handler, directory=root)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.lock, server.bytes_sent, server.requests = threading.Lock(), 0, Counter()
-    server.sent_by_file, server.served = Counter(), []
+    server.sent_by_file, server.served, server.ranges = Counter(), [], ranges
     server.fail_times = fail_times or {}
     server.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -38,6 +38,20 @@ def test_index_refuses_remote_without_out(capsys):
     assert err.startswith("leanvl: error: ") and "--out" in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_server_without_range_support_falls_back_to_whole_shards(shard_dir, indexed_shard_dir, tmp_path):
+    """`python -m http.server` ignores Range: shards are then fetched whole into the node cache, same samples."""
+    from tests.data.servers import http_server
+
+    local = ShardSource(os.path.join(shard_dir, PATTERN), seed=3)
+    want = [local.decode(local.at(r)).caption for r in range(12)]
+    for n, root in enumerate((shard_dir, indexed_shard_dir)):  # header scan / sidecar, then sample reads
+        with http_server(root, ranges=False) as server:
+            src = ShardSource(f"{server.url}/{PATTERN}", seed=3, cache=ShardCache(str(tmp_path / str(n))))
+            assert [src.decode(src.at(r)).caption for r in range(12)] == want
+            assert max(server.requests[f"shard-00000{i}.tar"] for i in range(4)) <= 3  # no retries: 1-2 probes + 1
+        assert len(glob.glob(str(tmp_path / str(n) / "*.tar"))) == 4
+
+
 def test_pipe_shards_read_like_local_ones(shard_dir, tmp_path):
     local = ShardSource(os.path.join(shard_dir, PATTERN), seed=3)
     piped = ShardSource(f"pipe:cat {shard_dir}/{PATTERN}", seed=3, cache=ShardCache(str(tmp_path)))

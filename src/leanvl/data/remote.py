@@ -33,6 +33,11 @@ class ShardUnreadable(Exception):
     """A shard could not be fetched after all retries."""
 
 
+class NoRangeSupport(ShardUnreadable):
+    """The server answered a range request with the whole object (e.g. `python -m http.server`): not retried; the
+    reader falls back to fetching the shard whole into the node cache."""
+
+
 def is_remote(url: str) -> bool:
     """True for `pipe:` and URLs with a scheme other than file://."""
     return url.startswith("pipe:") or ("://" in url and not url.startswith("file://"))
@@ -59,6 +64,8 @@ def with_retries(fn: Callable[[], T], what: str, retries: int = RETRIES) -> T:
     for attempt in range(retries + 1):
         try:
             return fn()
+        except NoRangeSupport:
+            raise
         except Exception as exc:  # noqa: BLE001 - any transport error (aiohttp, botocore, OSError) is retried
             last = f"{type(exc).__name__}: {_first_line(exc)}"
             if attempt < retries:
@@ -84,6 +91,8 @@ def read_range(url: str, start: int, end: int, retries: int = RETRIES) -> bytes:
     def fetch() -> bytes:
         fs, path = url_to_fs(url)
         data = fs.cat_file(path, start=start, end=end)
+        if len(data) > end - start:
+            raise NoRangeSupport(f"{url}: the server ignores Range requests")
         if len(data) != end - start:
             raise OSError(f"asked for {end - start} bytes at {start}, got {len(data)} (no Range support?)")
         return data
@@ -118,6 +127,10 @@ class _RangedReader:
     def read(self, n: int = -1) -> bytes:
         try:
             return self.fh.read(n)
+        except ValueError as exc:  # fsspec's HTTPFile: "The HTTP server doesn't appear to support range requests"
+            if "range requests" in str(exc):
+                raise NoRangeSupport(f"{self.fh.path}: the server ignores Range requests") from None
+            raise RemoteReadError(_first_line(exc)) from None
         except Exception as exc:  # noqa: BLE001 - aiohttp / botocore / OSError alike
             raise RemoteReadError(_first_line(exc)) from None
 

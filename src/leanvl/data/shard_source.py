@@ -17,11 +17,12 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
 
-from leanvl.data.remote import RETRIES, ShardCache, ShardUnreadable, expand_urls, is_ranged, is_remote, read_range
+from leanvl.data.remote import (RETRIES, NoRangeSupport, ShardCache, ShardUnreadable, expand_urls, is_ranged,
+                                is_remote, read_range)
 from leanvl.data.sample import Sample, SkipSample
 from leanvl.data.shard_index import shard_index
 from leanvl.data.source_base import CAPTION_EXT, IMAGE_EXTS, Source, caption_text, decode_image
-from leanvl.data.tar_index import TRUNCATED, read_sample, sample_from_span, span
+from leanvl.data.tar_index import TRUNCATED, index_tar, read_sample, sample_from_span, span
 from leanvl.errors import DataError, LeanvlError
 
 SHUFFLE_SHARDS = 4
@@ -36,6 +37,7 @@ class ShardSource(Source):
                  cache: ShardCache | None = None) -> None:
         self.pattern, self.urls, self.seed, self.shuffle = pattern, expand_urls(pattern), seed, shuffle
         self.image_size, self.cache = image_size, cache or ShardCache()
+        self.whole: set[str] = set()  # remote URLs whose server ignores Range: read from the node cache instead
         threads = min(INDEX_THREADS, sum(map(is_remote, self.urls)))
         if threads > 1:
             with ThreadPoolExecutor(threads) as pool:
@@ -54,7 +56,11 @@ class ShardSource(Source):
 
     def _index(self, url: str) -> list[dict[str, Any]]:
         try:
-            return shard_index(url, self.cache)
+            try:
+                return shard_index(url, self.cache)
+            except NoRangeSupport:
+                self.whole.add(url)
+                return index_tar(self.cache.local(url))
         except ShardUnreadable as exc:  # counted: the unreachable shard is one unusable item
             return [{"key": f"{os.path.basename(url)}:unreadable", UNREADABLE: str(exc)}]
 
@@ -103,10 +109,14 @@ class ShardSource(Source):
         if TRUNCATED in entry:
             raise SkipSample("truncated_tar", entry[TRUNCATED])
         try:
-            if not is_ranged(url):
+            if not is_ranged(url) or url in self.whole:
                 return read_sample(self.cache.local(url), entry, exts)
             start, end = span(entry, exts)
-            data = read_range(url, start, end, 0 if shard in self._failing else RETRIES) if end > start else b""
+            try:
+                data = read_range(url, start, end, 0 if shard in self._failing else RETRIES) if end > start else b""
+            except NoRangeSupport:
+                self.whole.add(url)  # this process reads the shard from the node cache from now on
+                return read_sample(self.cache.local(url), entry, exts)
             self._failing.discard(shard)
             return sample_from_span(entry, data, start, exts)
         except (ShardUnreadable, OSError) as exc:  # a remote read failed every retry (or an evicted pipe: shard)
