@@ -82,10 +82,10 @@ class Trainer:
     def __init__(self, task: nn.Module, batches: Batches, cfg: TrainConfig,
                  evaluator: Evaluator | None = None) -> None:
         self.cfg = cfg.validate()
-        self.budget = TimeBudget(cfg, resolve_device(cfg.device))  # --max-seconds (train/budget.py)
-        self.evaluator = self.budget.excluding(evaluator)  # evaluation is not training time
         self.device = resolve_device(cfg.device)
         dist.init(self.device)
+        self.budget = TimeBudget(cfg, self.device)  # --max-seconds (train/budget.py)
+        self.evaluator = self.budget.excluding(evaluator)  # evaluation is not training time
         self.rank, self.world = dist.rank(), dist.world_size()
         self.main = self.rank == 0
         self.batches = batches
@@ -246,7 +246,7 @@ class Trainer:
         stream = self.batches(self.samples)  # samples consumed by all ranks so far
         bar = self.speed.progress(cfg.steps, self.step, enabled=cfg.progress and self.main)
         last: dict[str, float] = {}
-        compiled, final = False, self.step >= cfg.steps
+        compiled, final = False, self.step >= cfg.steps or self.budget.exhausted()  # a resume may find it spent
         self.report = report = open_reporter(cfg, self.main, self.step + 1)  # --report-to (train/report.py)
         self.budget.start()
         while not final:
