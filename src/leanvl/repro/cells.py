@@ -8,14 +8,29 @@ from typing import Any
 ENCODER_CELL = "encoder"
 
 
+def image_size(scale: str) -> int:
+    """Scene size of a scale: 32 px for the tiny smoke test, else 64 px (the 8x8 grid of leanvl_convnet)."""
+    return 32 if scale == "tiny" else 64
+
+
 def encoder_dir(out: str) -> str:
     """Where the `encoder` cell exports the recipe's SuperClass encoder."""
     return os.path.join(out, "cells", ENCODER_CELL, "export")
 
 
 def train_encoder(cell_dir: str, s: dict[str, Any]) -> dict[str, Any]:
-    """SuperClass pre-training of `leanvl_convnet` on synthetic scenes (resuming), exported to cell_dir/export."""
+    """SuperClass pre-training of `leanvl_convnet` on synthetic scenes (resuming), exported to cell_dir/export;
+    encoder_steps = 0 exports the untrained encoder (the tiny smoke-test scale)."""
     from leanvl.models.export import save_encoder
+
+    if s["encoder_steps"] == 0:
+        import torch
+
+        from leanvl.models import create_encoder
+
+        torch.manual_seed(s["seed"])
+        save_encoder(create_encoder("leanvl_convnet", image_size=s["image_size"]), os.path.join(cell_dir, "export"))
+        return {"steps": 0, "final_loss": None, "train_s": 0.0}
     from leanvl.pretrain import load_run, run_pretrain
     from leanvl.pretrain_config import PretrainConfig
     from leanvl.train.config import TrainConfig

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from leanvl.repro.cells import ENCODER_CELL, encoder_dir, error_bars, figure, pct, save_figure, train_encoder
+from leanvl.repro.cells import (ENCODER_CELL, encoder_dir, error_bars, figure, image_size, pct, save_figure,
+                                train_encoder)
 from leanvl.repro.runner import RECIPES, Cell, Recipe
 
 # ----- scaling -----------------------------------------------------------------------------------------------------
 # Budget rule: steps = samples_per_param * N / batch, clipped to [min_steps, max_steps] (N = LLM parameters).
 SCALING_SCALES: dict[str, dict[str, Any]] = {
-    "tiny": dict(encoder_steps=2, encoder_batch=8, llm_sizes=["tiny", "small"], tokens=[1, 4], batch_size=4,
+    "tiny": dict(encoder_steps=0, encoder_batch=8, llm_sizes=["tiny", "small"], tokens=[1, 4], batch_size=4,
                  samples_per_param=0.0, min_steps=2, max_steps=2, lr=1e-3, eval_limit=8, n_boot=10),
     "cpu": dict(encoder_steps=200, encoder_batch=64, llm_sizes=["tiny", "small", "base"], tokens=[1, 4, 16, 64],
                 batch_size=32, samples_per_param=0.02, min_steps=150, max_steps=1200, lr=1e-3, eval_limit=400,
@@ -23,7 +24,8 @@ SCALING_SCALES: dict[str, dict[str, Any]] = {
 
 
 def scaling_settings(scale: str) -> dict[str, Any]:
-    return {**SCALING_SCALES[scale], "image_size": 64, "seed": 0, "data": "synthetic", "compressor": "avgpool"}
+    return {**SCALING_SCALES[scale], "image_size": image_size(scale), "seed": 0, "data": "synthetic",
+            "compressor": "avgpool"}
 
 
 def steps_for(s: dict[str, Any], llm: str) -> int:
@@ -95,7 +97,7 @@ COMPARE_RUNS = ("superclass", "clip", "lit")
 
 
 def compare_settings(scale: str) -> dict[str, Any]:
-    return {**COMPARE_SCALES[scale], "image_size": 64, "seed": 0, "model": "leanvl_convnet", "lr": 1e-3}
+    return {**COMPARE_SCALES[scale], "image_size": image_size(scale), "seed": 0, "model": "leanvl_convnet", "lr": 1e-3}
 
 
 def _compare_config(s: dict[str, Any], out: str) -> Any:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from leanvl.repro.cells import (ENCODER_CELL, error_bars, figure, pct, save_figure, train_encoder,
+from leanvl.repro.cells import (ENCODER_CELL, error_bars, figure, image_size, pct, save_figure, train_encoder,
                                 train_eval_vlm)
 from leanvl.repro.runner import RECIPES, Cell, Recipe
 
 # Per scale: the SuperClass encoder budget, then every VLM cell's budget (same for every cell of a recipe).
 VLM_SCALES: dict[str, dict[str, Any]] = {
-    "tiny": dict(encoder_steps=2, encoder_batch=8, llm="tiny", steps=2, batch_size=4, lr=1e-3, eval_limit=8),
+    "tiny": dict(encoder_steps=0, encoder_batch=8, llm="tiny", steps=2, batch_size=4, lr=1e-3, eval_limit=8),
     "cpu": dict(encoder_steps=200, encoder_batch=64, llm="small", steps=500, batch_size=32, lr=1e-3, eval_limit=600),
     "gpu": dict(encoder_steps=1000, encoder_batch=128, llm="base", steps=3000, batch_size=64, lr=1e-3,
                 eval_limit=2000),
@@ -31,7 +31,7 @@ def _vlm_cell(s: dict[str, Any], compressor: str, tokens: int) -> Cell:
 
 # ----- quecc -------------------------------------------------------------------------------------------------------
 def quecc_settings(scale: str) -> dict[str, Any]:
-    return {**VLM_SCALES[scale], "image_size": 64, "seed": 0, "data": "synthetic+binding",
+    return {**VLM_SCALES[scale], "image_size": image_size(scale), "seed": 0, "data": "synthetic+binding",
             "compressors": QUECC_COMPRESSORS[scale], "tokens": QUECC_TOKENS[scale]}
 
 
@@ -59,8 +59,8 @@ def quecc_report(s: dict[str, Any], rows: list[dict[str, Any]], out: str) -> str
 
 # ----- ocr-tokens --------------------------------------------------------------------------------------------------
 def ocr_settings(scale: str) -> dict[str, Any]:
-    return {**VLM_SCALES[scale], "image_size": 64, "seed": 0, "data": "synthetic", "compressor": "avgpool",
-            "tokens": OCR_TOKENS[scale]}
+    return {**VLM_SCALES[scale], "image_size": image_size(scale), "seed": 0, "data": "synthetic",
+            "compressor": "avgpool", "tokens": OCR_TOKENS[scale]}
 
 
 def ocr_cells(s: dict[str, Any], out: str) -> list[Cell]:
