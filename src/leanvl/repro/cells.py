@@ -90,13 +90,15 @@ def error_bars(ax: Any, xs: list[float], ests: list[dict[str, Any]], label: str,
     ax.errorbar(xs, ys, yerr=[lo, hi], label=label, capsize=3, **kw)
 
 
-def save_figure(fig: Any, out: str) -> None:
-    """Write the figure as DIR/plot.png and close it."""
+def finish(fig: Any, ax: Any, out: str, lines: list[str]) -> str:
+    """Add the legend, write DIR/plot.png, close the figure; returns the table lines joined."""
     import matplotlib.pyplot as plt
 
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(os.path.join(out, "plot.png"), dpi=110)
     plt.close(fig)
+    return "\n".join(lines)
 
 
 def figure(title: str, xlabel: str, ylabel: str = "accuracy (%), 95% interval") -> tuple[Any, Any]:

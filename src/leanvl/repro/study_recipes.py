@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from leanvl.repro.cells import (ENCODER_CELL, encoder_dir, error_bars, figure, image_size, pct, save_figure,
+from leanvl.repro.cells import (ENCODER_CELL, encoder_dir, error_bars, figure, image_size, pct, finish,
                                 train_encoder)
 from leanvl.repro.runner import RECIPES, Cell, Recipe
 
@@ -82,9 +82,7 @@ def scaling_report(s: dict[str, Any], rows: list[dict[str, Any]], out: str) -> s
             ests = [{"value": r["accuracy"], "ci": [r["accuracy_lo"], r["accuracy_hi"]]} for r in pts]
             error_bars(ax, [r["visual_tokens"] for r in pts], ests, f"{task} {llm}", marker="o")
     ax.set_xscale("log", base=2)
-    ax.legend(fontsize=7)
-    save_figure(fig, out)
-    return "\n".join(losses) + "\n\n" + text
+    return finish(fig, ax, out, losses + ["", text])
 
 
 # ----- superclass-vs-clip ------------------------------------------------------------------------------------------
@@ -161,9 +159,7 @@ def compare_report(s: dict[str, Any], rows: list[dict[str, Any]], out: str) -> s
         ests = [_interval(obj[name][metric], n) for name in ("superclass", "clip")]
         error_bars(ax, [0 + 0.1 * i, 1 + 0.1 * i], ests, metric, fmt="o")
     ax.set_xticks([0, 1], ["superclass", "clip"])
-    ax.legend()
-    save_figure(fig, out)
-    return "\n".join(lines)
+    return finish(fig, ax, out, lines)
 
 
 RECIPES.register("scaling", Recipe(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from leanvl.repro.cells import (ENCODER_CELL, error_bars, figure, image_size, pct, save_figure, train_encoder,
+from leanvl.repro.cells import (ENCODER_CELL, error_bars, figure, image_size, pct, finish, train_encoder,
                                 train_eval_vlm)
 from leanvl.repro.runner import RECIPES, Cell, Recipe
 
@@ -52,9 +52,7 @@ def quecc_report(s: dict[str, Any], rows: list[dict[str, Any]], out: str) -> str
         xs = [s["compressors"].index(r["compressor"]) + 0.15 * i for r in cells]
         error_bars(ax, xs, [r["kinds"]["binding"] for r in cells], f"{v} token(s)", fmt="o")
     ax.set_xticks(range(len(s["compressors"])), s["compressors"])
-    ax.legend()
-    save_figure(fig, out)
-    return "\n".join(lines)
+    return finish(fig, ax, out, lines)
 
 
 # ----- ocr-tokens --------------------------------------------------------------------------------------------------
@@ -78,9 +76,7 @@ def ocr_report(s: dict[str, Any], rows: list[dict[str, Any]], out: str) -> str:
         cells = [r for r in vlm if split in r["splits"]]
         error_bars(ax, [r["tokens"] for r in cells], [r["splits"][split] for r in cells], split, marker="o")
     ax.set_xscale("log", base=2)
-    ax.legend()
-    save_figure(fig, out)
-    return "\n".join(lines)
+    return finish(fig, ax, out, lines)
 
 
 RECIPES.register("quecc", Recipe(
