@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "leanvl.vlm.cli",        # vlm train | ask | eval | bench
     "leanvl.scaling.cli",    # scaling fit | plan
     "leanvl.sweep",          # sweep
+    "leanvl.repro.cli",      # repro
 ]
 
 

@@ -75,23 +75,29 @@ def validate(s: SweepSettings) -> None:
         create_compressor(s.compressor, grid=grid, tokens=v, dim=8, multi_dim=8, query_dim=8)
 
 
-def prepare_dir(out: str, s: SweepSettings, overwrite: bool) -> None:
-    """Create DIR, or check that it holds a sweep with the same settings (replace it with --overwrite)."""
-    path = os.path.join(out, "sweep.json")
+SWEEP_ENTRIES = ("cells", "results.csv", "plots", "summary.json", "summary.md")
+
+
+def prepare_dir(out: str, s: Any, overwrite: bool, *, name: str = "sweep.json",
+                entries: tuple[str, ...] = SWEEP_ENTRIES, what: str = "a sweep") -> None:
+    """Create DIR, or check that it holds `what` with the same settings `s` (a dataclass or dict) saved as
+    DIR/`name`; with `overwrite`, remove its `entries` and start over."""
+    settings = s if isinstance(s, dict) else asdict(s)
+    path = os.path.join(out, name)
     if os.path.exists(path) and not overwrite:
         with open(path) as f:
             saved = json.load(f)
-        if saved != asdict(s):
-            diff = sorted(k for k in saved if saved.get(k) != asdict(s).get(k))
-            raise LeanvlError(f"{out} holds a sweep with other settings ({', '.join(diff)}); "
+        if saved != settings:
+            diff = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
+            raise LeanvlError(f"{out} holds {what} with other settings ({', '.join(diff)}); "
                               f"use another --out or pass --overwrite")
     elif os.path.exists(path):
         from leanvl.train.run_dir import remove_entries
 
-        remove_entries(out, ("cells", "results.csv", "plots", "summary.json", "summary.md"))
+        remove_entries(out, entries)
     ensure_writable_dir(out)
     with open(path + ".tmp", "w") as f:
-        json.dump(asdict(s), f, indent=2)
+        json.dump(settings, f, indent=2)
     os.replace(path + ".tmp", path)
 
 
@@ -117,15 +123,25 @@ def append_rows(out: str, rows: list[dict[str, Any]]) -> None:
 
 def train_cell(s: SweepSettings, llm: str, v: int, cell_dir: str) -> float:
     """Train one (LLM, tokens) cell through the shared trainer (resuming its last checkpoint); returns wall s."""
-    from leanvl.train.config import TrainConfig
-    from leanvl.vlm.train import VLMTrainArgs, run_train
+    from leanvl.vlm.train import VLMTrainArgs
 
     args = VLMTrainArgs(llm=llm, encoder=s.encoder, image_size=s.image_size, compressor=s.compressor, tokens=v,
                         multi_layers=s.multi_layers if s.compressor in ("quecc", "tokenpacker") else "",
                         data=s.data, stage=2, freeze="encoder")
-    tcfg = TrainConfig(out=cell_dir, steps=s.steps, batch_size=s.batch_size, lr=s.lr, warmup=max(1, s.steps // 20),
-                       weight_decay=0.0, save_every=max(1, s.steps // 4), keep=1, seed=s.seed, resume="latest",
-                       progress=False, log_every=max(1, s.steps // 10), num_workers=s.num_workers)
+    return train_resumable(args, cell_dir, steps=s.steps, batch_size=s.batch_size, lr=s.lr, seed=s.seed,
+                           num_workers=s.num_workers)
+
+
+def train_resumable(args: Any, cell_dir: str, *, steps: int, batch_size: int, lr: float, seed: int,
+                    num_workers: int = 0, device: str = "auto") -> float:
+    """`vlm train` of VLMTrainArgs `args` into `cell_dir` with checkpoints every quarter, resuming the latest one
+    (the per-cell training of `leanvl sweep` and `leanvl repro`); returns wall seconds."""
+    from leanvl.train.config import TrainConfig
+    from leanvl.vlm.train import run_train
+
+    tcfg = TrainConfig(out=cell_dir, steps=steps, batch_size=batch_size, lr=lr, warmup=max(1, steps // 20),
+                       weight_decay=0.0, save_every=max(1, steps // 4), keep=1, seed=seed, resume="latest",
+                       progress=False, log_every=max(1, steps // 10), num_workers=num_workers, device=device)
     t0 = time.time()
     run_train(args, tcfg)
     return time.time() - t0

@@ -104,3 +104,19 @@ def test_quecc_downsample_equals_the_depthwise_conv(tokens):
     q = torch.randn(2, 16, 24, 24, dtype=torch.float64)
     comp = comp.double()
     torch.testing.assert_close(comp.downsample(q), comp.conv(q), rtol=1e-12, atol=1e-12)
+
+
+def test_quecc_res_is_the_pooled_token_plus_a_query_dependent_term_without_constant_paths():
+    comp = _make("quecc-res", 4).eval()
+    x, m, q = _inputs()
+    assert comp.attn.attn.in_proj_bias is None and comp.attn.attn.out_proj.bias is None
+    assert not comp.v_proj[-1].elementwise_affine
+    pooled = _make("avgpool", 4)(x)
+    with torch.no_grad():
+        out, flipped = comp(x, m, q), comp(x, m, q.flip(0))
+        # the attention term is a mix of region values: zero values leave exactly the pooled token
+        for p in comp.v_proj.parameters():
+            p.zero_()
+        only_pooled = comp(x, m, q)
+    assert torch.allclose(only_pooled, pooled, atol=1e-6)
+    assert (out - pooled).abs().max() > 1e-3 and (out - flipped).abs().max() > 1e-4

@@ -104,3 +104,36 @@ def test_conversation_without_answer_turns_is_skipped_as_no_turns(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps([{"image": "a.png", "conversations": [{"from": "gpt"}]}]))
     with pytest.raises(DataError, match="string 'from' and 'value'"):
         LlavaJsonSource(str(tmp_path / "bad.json"))
+
+
+def test_binding_questions_name_one_object_of_several():
+    from leanvl.vlm.vqa_data import binding_question
+
+    seen = 0
+    for i in range(60):
+        _, _, attrs = scene_for_index(0, "test", i, size=64)
+        qa = binding_question(attrs, random.Random(i))
+        if len(attrs["objects"]) < 2:
+            assert qa is None
+            continue
+        if qa is None:
+            continue
+        seen += 1
+        assert qa["kind"] == "binding" and qa["split"] == "reasoning"
+        objs, q = attrs["objects"], qa["question"]
+        match = [o for o in objs if f"the {o['shape']}?" in q] if q.startswith("What color") else \
+            [o for o in objs if f"the {o['color']} object" in q]
+        assert len(match) == 1 and qa["answer"] == (match[0]["color"] if q.startswith("What color")
+                                                    else match[0]["shape"])
+    assert seen > 20
+
+
+def test_binding_data_spec_tags_scenes_and_rejects_unknown_sets():
+    from leanvl.errors import LeanvlError
+    from leanvl.vlm.evaluate import eval_items
+
+    items = eval_items("synthetic+binding", image_size=32, limit=60)
+    kinds = {it["kind"] for it in items}
+    assert "binding" in kinds and "ocr" not in kinds
+    with pytest.raises(LeanvlError, match="unknown question set"):
+        eval_items("synthetic+nope", image_size=32, limit=4)

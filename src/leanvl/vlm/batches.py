@@ -70,9 +70,51 @@ class LlavaJsonSource(Source):
         return Sample(str(entry.get("id", raw)), image, answers[0] if answers else "", attrs)
 
 
+QUESTION_SETS = ("binding",)
+
+
+class QuestionSetSource(Source):
+    """A synthetic Source whose scenes ask the named built-in question set (`synthetic+binding`): every sample's
+    attrs get `questions` = the set's name (see leanvl.vlm.vqa_data)."""
+
+    def __init__(self, base: Source, questions: str) -> None:
+        self.base, self.questions = base, questions
+
+    def __repr__(self) -> str:
+        return f"{self.base!r}+{self.questions}"
+
+    def epoch_size(self, epoch: int) -> int | None:
+        return self.base.epoch_size(epoch)
+
+    def raw(self, epoch: int) -> Iterator[Any]:
+        return self.base.raw(epoch)
+
+    def stream(self, start: int = 0) -> Iterator[tuple[int, Any]]:
+        return self.base.stream(start)
+
+    def at(self, r: int) -> Any:
+        return self.base.at(r)
+
+    def caption(self, raw: Any) -> str:
+        return self.base.caption(raw)
+
+    def decode(self, raw: Any) -> Sample:
+        sample = self.base.decode(raw)
+        sample.attrs["questions"] = self.questions
+        return sample
+
+
 def open_vlm_source(spec: str, *, image_size: int, seed: int = 0, split: str = "train", shuffle: bool = True,
                     cache: Any = None):
-    """`synthetic[:N]`, a LLaVA `.json`, shards (local or remote, `cache`: a ShardCache) or CSV as a Source."""
+    """`synthetic[:N]` (optionally `+binding`: that question set), a LLaVA `.json`, shards (local or remote,
+    `cache`: a ShardCache) or CSV as a Source."""
+    base, _, questions = spec.rpartition("+")
+    if base.startswith("synthetic") and questions:
+        if questions not in QUESTION_SETS:
+            raise LeanvlError(f"--data {spec}: unknown question set '{questions}' (choose from "
+                              f"{', '.join(QUESTION_SETS)})")
+        source = open_vlm_source(base, image_size=image_size, seed=seed, split=split, shuffle=shuffle)
+        return QuestionSetSource(source, questions)
     if spec.lower().endswith(".json"):
         return LlavaJsonSource(spec, seed=seed, shuffle=shuffle, image_size=image_size)
     from leanvl.data.sources import open_source

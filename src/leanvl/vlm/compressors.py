@@ -181,3 +181,28 @@ class QueCC(_CrossAttnCompressor):
             raise LeanvlError("compressor 'quecc' needs the question embedding (query) of each sample")
         conditioned = x + self.inject(query.to(x.dtype)).unsqueeze(1)
         return self.attend(conditioned, x if multi is None else multi)
+
+
+def _drop_constant_paths(comp: _CrossAttnCompressor) -> None:
+    """Remove the value branch's learnable image-independent terms: the final value LayerNorm loses its affine
+    (shift) and the attention's in/out projections lose their biases."""
+    comp.v_proj[-1] = nn.LayerNorm(comp.dim, elementwise_affine=False)
+    comp.attn.attn = nn.MultiheadAttention(comp.dim, comp.attn.attn.num_heads, batch_first=True, bias=False)
+
+
+@register_compressor("quecc-res")
+class QueCCResidual(QueCC):
+    """QueCC made robust at extreme compression (not the paper's forward): the attention output is ADDED to the
+    region's mean single-level token (the avgpool token), and the value branch has no learnable constant path
+    (no value-LayerNorm shift, no attention biases). Trained plain QueCC collapses to a large image-independent
+    token at 1 token (benchmarks/RESULTS.md); here the pooled image content is always in the token, and the
+    query-conditioned attention can only add image-dependent (region-value) terms on top."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        _drop_constant_paths(self)
+
+    def forward(self, x: torch.Tensor, multi: torch.Tensor | None = None,
+                query: torch.Tensor | None = None) -> torch.Tensor:
+        pooled = self.regions(x).mean(1).reshape(x.shape[0], self.g * self.g, self.dim)
+        return pooled + super().forward(x, multi, query)

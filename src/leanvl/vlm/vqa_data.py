@@ -2,6 +2,11 @@
 
 Question kinds and their split: colour, shape, count, position (relative left/right/above/below), existence ->
 `reasoning`; the rendered word -> `ocr`. Every question is a pure function of (attrs, rng), answers are one word.
+
+Question set `binding` (scenes tagged `attrs["questions"] = "binding"`, e.g. `--data synthetic+binding`): in a
+scene with 2-4 objects, the colour of the object named by its shape or the shape of the object named by its colour
+(kind `binding`, split `reasoning`): the answer needs the one object the question names out of several. Scenes with
+one object (or no uniquely named one) fall back to the default reasoning question; tagged scenes get no OCR question.
 """
 from __future__ import annotations
 
@@ -76,6 +81,29 @@ def reasoning_question(attrs: dict[str, Any], rng: random.Random) -> dict[str, s
     return rng.choice([o for o in options if o is not None])
 
 
+def binding_question(attrs: dict[str, Any], rng: random.Random) -> dict[str, str] | None:
+    """The attribute of one named object among 2+ objects (kind `binding`); None when the scene has no such one."""
+    objects = attrs.get("objects") or []
+    if len(objects) < 2:
+        return None
+    options = [("shape", o) for o in _unique(objects, "shape")] + [("color", o) for o in _unique(objects, "color")]
+    if not options:
+        return None
+    by, o = rng.choice(options)
+    if by == "shape":
+        return _qa(f"What color is the {o['shape']}?", o["color"], "binding")
+    return _qa(f"What shape is the {o['color']} object?", o["shape"], "binding")
+
+
+def _reasoning(attrs: dict[str, Any], rng: random.Random) -> dict[str, str]:
+    """The scene's question set: a binding question when tagged and possible, else a default reasoning one."""
+    if attrs.get("questions") == "binding":
+        qa = binding_question(attrs, rng)
+        if qa is not None:
+            return qa
+    return reasoning_question(attrs, rng)
+
+
 def ocr_question(attrs: dict[str, Any]) -> dict[str, str] | None:
     """'What word is written in the image?' when the scene has a word, else None."""
     word = attrs.get("word")
@@ -84,16 +112,16 @@ def ocr_question(attrs: dict[str, Any]) -> dict[str, str] | None:
 
 def questions_for(attrs: dict[str, Any], rng: random.Random, *, ocr_share: float = 0.5) -> dict[str, str]:
     """One question for training: OCR with probability `ocr_share` when the scene has a word, else reasoning."""
-    ocr = ocr_question(attrs)
+    ocr = None if attrs.get("questions") else ocr_question(attrs)
     if ocr is not None and rng.random() < ocr_share:
         return ocr
-    return reasoning_question(attrs, rng)
+    return _reasoning(attrs, rng)
 
 
 def eval_questions(attrs: dict[str, Any], rng: random.Random) -> list[dict[str, str]]:
     """Evaluation questions of one scene: one reasoning question, plus the OCR question when there is a word."""
-    out = [reasoning_question(attrs, rng)]
-    ocr = ocr_question(attrs)
+    out = [_reasoning(attrs, rng)]
+    ocr = None if attrs.get("questions") else ocr_question(attrs)
     if ocr is not None:
         out.append(ocr)
     return out

@@ -1,0 +1,87 @@
+"""`quecc` (query-conditioned compression at 1 and 4 tokens on binding questions) and `ocr-tokens` (OCR vs
+reasoning against the visual-token count): both on one SuperClass encoder trained by the recipe itself."""
+from __future__ import annotations
+
+from typing import Any
+
+from leanvl.repro.cells import (ENCODER_CELL, error_bars, figure, image_size, pct, finish, train_encoder,
+                                train_eval_vlm)
+from leanvl.repro.runner import RECIPES, Cell, Recipe
+
+# Per scale: the SuperClass encoder budget, then every VLM cell's budget (same for every cell of a recipe).
+VLM_SCALES: dict[str, dict[str, Any]] = {
+    "tiny": dict(encoder_steps=0, encoder_batch=8, llm="tiny", steps=2, batch_size=4, lr=1e-3, eval_limit=8),
+    "cpu": dict(encoder_steps=200, encoder_batch=64, llm="small", steps=500, batch_size=32, lr=1e-3, eval_limit=600),
+    "gpu": dict(encoder_steps=1000, encoder_batch=128, llm="base", steps=3000, batch_size=64, lr=1e-3,
+                eval_limit=2000),
+}
+QUECC_COMPRESSORS = {"tiny": ["avgpool", "quecc-res"], "cpu": ["avgpool", "tokenpacker", "quecc", "quecc-res"],
+                     "gpu": ["avgpool", "tokenpacker", "quecc", "quecc-res"]}
+QUECC_TOKENS = {"tiny": [1], "cpu": [1, 4], "gpu": [1, 4]}
+OCR_TOKENS = {"tiny": [1, 4], "cpu": [1, 4, 16, 64], "gpu": [1, 4, 16, 64]}
+
+
+def _encoder_cell(s: dict[str, Any]) -> Cell:
+    return Cell(ENCODER_CELL, lambda d: train_encoder(d, s))
+
+
+def _vlm_cell(s: dict[str, Any], compressor: str, tokens: int) -> Cell:
+    return Cell(f"{compressor}-v{tokens}", lambda d: train_eval_vlm(d, s, compressor=compressor, tokens=tokens))
+
+
+# ----- quecc -------------------------------------------------------------------------------------------------------
+def quecc_settings(scale: str) -> dict[str, Any]:
+    return {**VLM_SCALES[scale], "image_size": image_size(scale), "seed": 0, "data": "synthetic+binding",
+            "compressors": QUECC_COMPRESSORS[scale], "tokens": QUECC_TOKENS[scale]}
+
+
+def quecc_cells(s: dict[str, Any], out: str) -> list[Cell]:
+    return [_encoder_cell(s)] + [_vlm_cell(s, c, v) for v in s["tokens"] for c in s["compressors"]]
+
+
+def quecc_report(s: dict[str, Any], rows: list[dict[str, Any]], out: str) -> str:
+    vlm = [r for r in rows if r["cell"] != ENCODER_CELL]
+    lines = ["| compressor | tokens | binding (named object's attribute) | all reasoning | train s |",
+             "|---|---|---|---|---|"]
+    for r in vlm:
+        lines.append(f"| {r['compressor']} | {r['tokens']} | {pct(r['kinds'].get('binding'))} | "
+                     f"{pct(r['splits'].get('reasoning'))} | {r['train_s']:.0f} |")
+    fig, ax = figure(f"binding questions, {s['llm']} LLM, {s['steps']} steps", "compressor")
+    for i, v in enumerate(s["tokens"]):
+        cells = [r for r in vlm if r["tokens"] == v and "binding" in r["kinds"]]
+        xs = [s["compressors"].index(r["compressor"]) + 0.15 * i for r in cells]
+        error_bars(ax, xs, [r["kinds"]["binding"] for r in cells], f"{v} token(s)", fmt="o")
+    ax.set_xticks(range(len(s["compressors"])), s["compressors"])
+    return finish(fig, ax, out, lines)
+
+
+# ----- ocr-tokens --------------------------------------------------------------------------------------------------
+def ocr_settings(scale: str) -> dict[str, Any]:
+    return {**VLM_SCALES[scale], "image_size": image_size(scale), "seed": 0, "data": "synthetic",
+            "compressor": "avgpool", "tokens": OCR_TOKENS[scale]}
+
+
+def ocr_cells(s: dict[str, Any], out: str) -> list[Cell]:
+    return [_encoder_cell(s)] + [_vlm_cell(s, s["compressor"], v) for v in s["tokens"]]
+
+
+def ocr_report(s: dict[str, Any], rows: list[dict[str, Any]], out: str) -> str:
+    vlm = [r for r in rows if r["cell"] != ENCODER_CELL]
+    lines = ["| visual tokens | OCR | reasoning | train s |", "|---|---|---|---|"]
+    for r in vlm:
+        lines.append(f"| {r['tokens']} | {pct(r['splits'].get('ocr'))} | {pct(r['splits'].get('reasoning'))} | "
+                     f"{r['train_s']:.0f} |")
+    fig, ax = figure(f"{s['compressor']} tokens, {s['llm']} LLM, {s['steps']} steps", "visual tokens (log)")
+    for split in ("ocr", "reasoning"):
+        cells = [r for r in vlm if split in r["splits"]]
+        error_bars(ax, [r["tokens"] for r in cells], [r["splits"][split] for r in cells], split, marker="o")
+    ax.set_xscale("log", base=2)
+    return finish(fig, ax, out, lines)
+
+
+RECIPES.register("quecc", Recipe(
+    "quecc", "QueCC vs TokenPacker vs avgpool at 1 and 4 tokens on questions about one named object of several",
+    quecc_settings, quecc_cells, quecc_report))
+RECIPES.register("ocr-tokens", Recipe(
+    "ocr-tokens", "OCR and reasoning accuracy against the visual-token count at a fixed LLM",
+    ocr_settings, ocr_cells, ocr_report))

@@ -1,0 +1,69 @@
+"""`leanvl repro`: every recipe runs at the tiny scale, writes result.json / table.md / plot.png, and a rerun
+resumes (finished cells are not run again). Findings are not asserted here (README / RESULTS)."""
+import json
+import os
+
+import pytest
+
+from leanvl.cli import main
+from leanvl.errors import LeanvlError
+from leanvl.repro.cli import load_recipes
+from leanvl.repro.runner import run_recipe
+
+load_recipes()
+
+
+def _outputs(out):
+    with open(os.path.join(out, "result.json")) as f:
+        result = json.load(f)
+    assert os.path.getsize(os.path.join(out, "plot.png")) > 1000
+    with open(os.path.join(out, "table.md")) as f:
+        assert f.read().strip() == result["table"]
+    return result
+
+
+def test_quecc_runs_resumes_and_refuses_other_settings(tmp_path):
+    out = str(tmp_path / "q")
+    logs = []
+    first = run_recipe("quecc", out, scale="tiny", device="cpu", log=logs.append)
+    result = _outputs(out)
+    assert [r["cell"] for r in result["rows"]] == ["encoder", "avgpool-v1", "quecc-res-v1"]
+    assert "binding" in result["table"] and len(logs) == 3
+    vlm = result["rows"][1]
+    assert vlm["splits"]["reasoning"]["n"] == 8 and 0 <= vlm["splits"]["reasoning"]["ci"][0] <= 1
+    # interrupted after the first VLM cell: only the missing cell runs again, the others keep their rows
+    os.remove(os.path.join(out, "cells", "quecc-res-v1", "done.json"))
+    os.remove(os.path.join(out, "result.json"))
+    logs.clear()
+    again = run_recipe("quecc", out, scale="tiny", device="cpu", log=logs.append)
+    assert logs == ["leanvl repro: cell 3/3 quecc-res-v1 ..."]
+    assert again["rows"][:2] == first["rows"][:2]
+    with pytest.raises(LeanvlError, match="other settings"):
+        run_recipe("quecc", out, scale="cpu", device="cpu")
+
+
+def test_ocr_tokens_and_scaling_write_their_outputs(tmp_path):
+    ocr = run_recipe("ocr-tokens", str(tmp_path / "o"), scale="tiny", device="cpu", log=lambda m: None)
+    assert [r["tokens"] for r in ocr["rows"][1:]] == [1, 4] and "OCR" in _outputs(str(tmp_path / "o"))["table"]
+    out = str(tmp_path / "s")
+    result = run_recipe("scaling", out, scale="tiny", device="cpu", log=lambda m: None)
+    _outputs(out)
+    assert {r["cell"] for r in result["rows"]} == {"encoder", "tiny-v1", "tiny-v4", "small-v1", "small-v4"}
+    assert os.path.exists(os.path.join(out, "summary.md")) and "Fitted law" in result["table"]
+
+
+def test_superclass_vs_clip_writes_its_outputs(tmp_path):
+    out = str(tmp_path / "c")
+    result = run_recipe("superclass-vs-clip", out, scale="tiny", device="cpu", log=lambda m: None)
+    _outputs(out)
+    assert [r["cell"] for r in result["rows"]] == ["superclass", "clip", "lit", "evaluate"]
+    assert "| superclass |" in result["table"] and "| clip |" in result["table"]
+
+
+def test_cli_rejects_unknown_recipe_and_scale(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["repro", "nope"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["repro", "quecc", "--scale", "huge"])
+    assert exc.value.code == 2
