@@ -8,7 +8,7 @@ by the counts as of the step's start, and the step's documents are added once, b
 hook after the optimizer stepped. So accumulation equals one big batch, and 2 ranks x accum 1 equal 1 rank x accum 2.
 The reference (x-cls/superclass) adds the current batch before use; here a step sees the counts of the steps before
 it (a one-step lag, negligible after the first steps), and step 1, with nothing counted yet, uses uniform weights
-(the `--idf none` target). A step skipped as non-finite commits nothing; its counts join the next step's.
+(the `--idf none` target). A step skipped as non-finite still commits its counts (the data was seen; the skip is decided on the device).
 """
 from __future__ import annotations
 
@@ -40,10 +40,10 @@ class ClassifierHead(nn.Module):
         return self.fc(self.norm(x))
 
 
-def row_index(offsets: torch.Tensor) -> torch.Tensor:
-    """For sparse labels with `offsets` [B+1], the row of every entry [nnz]."""
+def row_index(offsets: torch.Tensor, nnz: int | None = None) -> torch.Tensor:
+    """For sparse labels with `offsets` [B+1], the row of every entry [nnz] (given `nnz`, no host sync on a GPU)."""
     counts = offsets[1:] - offsets[:-1]
-    return torch.repeat_interleave(torch.arange(len(counts), device=offsets.device), counts)
+    return torch.repeat_interleave(torch.arange(len(counts), device=offsets.device), counts, output_size=nnz)
 
 
 def softmax_ce_sparse(logits: torch.Tensor, ids: torch.Tensor, rows: torch.Tensor,
@@ -128,7 +128,7 @@ class SuperClass(nn.Module):
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         ids, offsets = batch["label_ids"], batch["label_offsets"]
-        rows = row_index(offsets)
+        rows = row_index(offsets, ids.numel())
         feats = self.head.norm(self.encoder.forward_pooled(batch["image"]))
         size = feats.shape[0]
         out: dict[str, torch.Tensor] = {"labels_per_caption": torch.tensor(ids.numel() / max(1, size))}

@@ -26,7 +26,7 @@ def apply_task_options(task: nn.Module, *, grad_checkpointing: bool) -> None:
 @runtime_checkable
 class OptimizerStepHook(Protocol):
     """A task with state to commit once per optimizer step (SuperClass's online IDF counts): called on every rank,
-    after a successful `optimizer.step()`, so it may run collectives."""
+    after every optimizer step (a skipped non-finite one too: the skip is a device flag), so it may run collectives."""
 
     def on_optimizer_step(self) -> None: ...
 
