@@ -8,7 +8,8 @@ from PIL import Image
 from leanvl.cli import main
 from leanvl.errors import LeanvlError
 from leanvl.eval.classnames import folder_classnames, synthetic_tasks
-from leanvl.eval.zeroshot import zeroshot_accuracy, zeroshot_imagefolder
+from leanvl.eval.realdata import zeroshot_imagefolder
+from leanvl.eval.zeroshot import zeroshot_accuracy
 
 WORDS = ["red", "green", "blue"]
 

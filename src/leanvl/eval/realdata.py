@@ -218,3 +218,11 @@ def retrieval_real(model: nn.Module, data: str, image_size: int, batch_size: int
                      for i in range(0, len(captions), batch_size)])
     return {"images": len(images), "captions": len(captions),
             **multi_caption_recall(img, txt, torch.tensor(owner))}
+
+
+def zeroshot_imagefolder(model: nn.Module, root: str, image_size: int, classnames_file: str = "",
+                         templates_file: str = "") -> dict[str, Any]:
+    """Zero-shot top-1 on an ImageFolder (`root/val/` when present, else `root/`); see `zeroshot_real`."""
+    if not os.path.isdir(root):
+        raise LeanvlError(f"--data {root}: no such directory (give 'synthetic' or an ImageFolder root)")
+    return zeroshot_real(model, root, image_size, classnames_file, templates_file)

@@ -5,7 +5,6 @@ assigned the class whose embedding has the highest cosine similarity with its im
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Iterable
 
 import torch
@@ -79,13 +78,3 @@ def zeroshot_synthetic(model: nn.Module, image_size: int, n_test: int = 1000, se
     tasks = list(synthetic_tasks())
     out["top1"] = sum(out[t] for t in tasks) / len(tasks)
     return out
-
-
-def zeroshot_imagefolder(model: nn.Module, root: str, image_size: int, classnames_file: str = "",
-                         templates_file: str = "") -> dict[str, Any]:
-    """Zero-shot top-1 on an ImageFolder (`root/val/` when present, else `root/`); see leanvl.eval.realdata."""
-    from leanvl.eval.realdata import zeroshot_real
-
-    if not os.path.isdir(root):
-        raise LeanvlError(f"--data {root}: no such directory (give 'synthetic' or an ImageFolder root)")
-    return zeroshot_real(model, root, image_size, classnames_file, templates_file)
