@@ -44,10 +44,10 @@ def test_tensorboard_and_wandb_offline_with_resume(tmp_path, monkeypatch):
     for tag in ("lr", "samples_per_s", "eval_s", "data/skipped", "data/raw"):
         assert tag in scalars, tag
 
-    runs = sorted(glob.glob(os.path.join(out, "wandb", f"offline-run-*-{run_id}")))
+    runs = sorted(glob.glob(os.path.join(out, "wandb", f"offline-run-*-{run_id}*")))  # wandb adds -1 in one second
     assert runs  # one offline-run directory per attempt (same id; two attempts in one second share a name)
-    files = sorted(glob.glob(os.path.join(runs[-1], f"run-{run_id}.wandb")), key=os.path.getmtime)
-    history = wandb_history(files[-1])
+    files = sorted((f for r in runs for f in glob.glob(os.path.join(r, f"run-{run_id}*.wandb"))), key=os.path.getmtime)
+    history = wandb_history(files[-1])  # the newest run file: the resumed attempt's
     assert [h["_step"] for h in history][-2:] == [3, 4]  # the resumed attempt logged steps 3 and 4
     assert history[-1]["eval/knn_top1"] == pytest.approx(0.04)
 
