@@ -23,7 +23,7 @@ def test_max_seconds_within_ten_percent_eval_excluded_and_resume(tmp_path):
         slept.append(step)
         return {}
 
-    kw = dict(out=out, steps=BIG, batch_size=4, lr=1e-2, warmup=2, progress=False, log_every=1, eval_every=5)
+    kw = dict(out=out, steps=BIG, batch_size=4, lr=1e-2, warmup=2, progress=False, log_every=1, eval_every=100)
     started = time.perf_counter()
     first = train(make_task(), fake_batches(4), TrainConfig(**kw, max_seconds=2.5), evaluator)
     wall = time.perf_counter() - started

@@ -14,7 +14,6 @@ on CUDA; torchvision's libjpeg-turbo on the CPU device, the same code path), cro
 """
 from __future__ import annotations
 
-import io
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -22,28 +21,12 @@ from typing import Any
 import torch
 from PIL import Image
 
-from leanvl.data.sample import Sample, SkipSample
-from leanvl.data.source_base import KEEP_JPEG, Source
+from leanvl.data.sample import Sample
+from leanvl.data.source_base import JPEG_KEY, KEEP_JPEG, Source, open_jpeg  # noqa: F401 (re-exported)
 from leanvl.data.transforms import TrainTransform, crop_params
 from leanvl.errors import LeanvlError
 
-JPEG_KEY = "leanvl_jpeg"  # PIL `info` entry holding the undecoded bytes
 HEADER = 4  # int32 top, left, height, width in front of the JPEG bytes
-DEVICE_MODES = ("RGB", "L")  # JPEG colour modes the device decoder reads
-
-
-def open_jpeg(data: bytes) -> Image.Image | None:
-    """A header-parsed JPEG carrying its bytes (pixels not decoded), or None when the device path cannot take it."""
-    if not data.startswith(b"\xff\xd8"):
-        return None
-    try:
-        img = Image.open(io.BytesIO(data))
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise SkipSample("undecodable_image", str(exc)) from None
-    if img.format != "JPEG" or img.mode not in DEVICE_MODES or min(img.size) < 1:
-        return None
-    img.info[JPEG_KEY] = data
-    return img
 
 
 class EncodedSource(Source):

@@ -78,11 +78,27 @@ class Source(abc.ABC):
 KEEP_JPEG: contextvars.ContextVar[bool] = contextvars.ContextVar("leanvl_keep_jpeg", default=False)
 
 
+JPEG_KEY = "leanvl_jpeg"  # PIL `info` entry holding the undecoded bytes
+DEVICE_MODES = ("RGB", "L")  # JPEG colour modes the device decoder reads
+
+
+def open_jpeg(data: bytes) -> Image.Image | None:
+    """A header-parsed JPEG carrying its bytes (pixels not decoded), or None when the device path cannot take it."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    try:
+        img = Image.open(io.BytesIO(data))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise SkipSample("undecodable_image", str(exc)) from None
+    if img.format != "JPEG" or img.mode not in DEVICE_MODES or min(img.size) < 1:
+        return None
+    img.info[JPEG_KEY] = data
+    return img
+
+
 def decode_image(data: bytes | None, path: str | None = None) -> Image.Image:
     """Decode image bytes (or a file) fully into RGB; SkipSample('undecodable_image') on any decoder error."""
     if data is not None and KEEP_JPEG.get():
-        from leanvl.data.encoded import open_jpeg
-
         kept = open_jpeg(data)
         if kept is not None:
             return kept

@@ -91,7 +91,7 @@ COMPARE_SCALES: dict[str, dict[str, Any]] = {
     "cpu": dict(steps=1500, batch_size=64, eval_train=2000, eval_test=1000, k=10),
     "gpu": dict(steps=10000, batch_size=256, eval_train=4000, eval_test=2000, k=10),
 }
-COMPARE_RUNS = ("superclass", "clip", "lit")
+COMPARE_RUNS = ("superclass", "clip", "siglip", "lit")  # = leanvl.compare.RUNS
 
 
 def compare_settings(scale: str) -> dict[str, Any]:
@@ -149,16 +149,16 @@ def compare_report(s: dict[str, Any], rows: list[dict[str, Any]], out: str) -> s
     n = s["eval_test"]
     lines = ["| objective | linear probe | 10-shot (mean ± std) | zero-shot | final loss | train s |",
              "|---|---|---|---|---|---|"]
-    for name in ("superclass", "clip"):
+    for name in ("superclass", "clip", "siglip"):
         o = obj[name]
         zs = f"{pct(_interval(o['zeroshot_top1'], n))} ({o['zeroshot_via']})"
         lines.append(f"| {name} | {pct(_interval(o['probe_top1'], n))} | {o['fewshot_top1'] * 100:.1f} ± "
                      f"{o['fewshot_top1_std'] * 100:.1f} | {zs} | {o['final_loss']:.4f} | {o['wall_s']:.0f} |")
     fig, ax = figure(f"{s['model']}, {s['steps']} steps x batch {s['batch_size']}", "objective")
     for i, metric in enumerate(("probe_top1", "zeroshot_top1")):
-        ests = [_interval(obj[name][metric], n) for name in ("superclass", "clip")]
-        error_bars(ax, [0 + 0.1 * i, 1 + 0.1 * i], ests, metric, fmt="o")
-    ax.set_xticks([0, 1], ["superclass", "clip"])
+        ests = [_interval(obj[name][metric], n) for name in ("superclass", "clip", "siglip")]
+        error_bars(ax, [0 + 0.1 * i, 1 + 0.1 * i, 2 + 0.1 * i], ests, metric, fmt="o")
+    ax.set_xticks([0, 1, 2], ["superclass", "clip", "siglip"])
     return finish(fig, ax, out, lines)
 
 

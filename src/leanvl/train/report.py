@@ -8,6 +8,7 @@ kept in RUN/wandb_id.txt so a resume appends to the same W&B run.
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Any
 
 from leanvl.errors import LeanvlError
@@ -94,7 +95,7 @@ def _init_wandb(out: str, config: dict[str, Any], project: str) -> Any:
         with open(id_path) as f:
             run_id = f.read().strip()
     else:
-        run_id = wandb.util.generate_id()
+        run_id = secrets.token_hex(4)  # wandb's own id shape (8 chars); wandb.util.generate_id is gone in 0.2x
         with open(id_path, "w") as f:
             f.write(run_id + "\n")
     mode = wandb_mode()
