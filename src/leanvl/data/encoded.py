@@ -15,51 +15,39 @@ on CUDA; torchvision's libjpeg-turbo on the CPU device, the same code path), cro
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 from PIL import Image
 
 from leanvl.data.sample import Sample
-from leanvl.data.source_base import JPEG_KEY, KEEP_JPEG, Source, open_jpeg  # noqa: F401 (re-exported)
+from leanvl.data.source_base import (JPEG_KEY, KEEP_JPEG, Source, WrappedSource,  # noqa: F401 (re-exported)
+                                     open_jpeg)
 from leanvl.data.transforms import TrainTransform, crop_params
 from leanvl.errors import LeanvlError
 
 HEADER = 4  # int32 top, left, height, width in front of the JPEG bytes
 
 
-class EncodedSource(Source):
+class EncodedSource(WrappedSource):
     """`source` whose JPEGs decode header-only (see the module docstring); everything else reads through."""
 
     def __init__(self, source: Source) -> None:
-        self.source = source
+        super().__init__(source)
         self.image_size = getattr(source, "image_size", self.image_size)
 
     def __repr__(self) -> str:
-        return f"EncodedSource({self.source!r})"
+        return f"EncodedSource({self.base!r})"
 
     def __getattr__(self, name: str) -> Any:
-        if name == "source":  # not set yet (unpickling)
+        if name == "base":  # not set yet (unpickling)
             raise AttributeError(name)
-        return getattr(self.source, name)
-
-    def raw(self, epoch: int) -> Iterator[Any]:
-        return self.source.raw(epoch)
-
-    def epoch_size(self, epoch: int) -> int | None:
-        return self.source.epoch_size(epoch)
-
-    def at(self, r: int) -> Any:
-        return self.source.at(r)
-
-    def caption(self, raw: Any) -> str:
-        return self.source.caption(raw)
+        return getattr(self.base, name)
 
     def decode(self, raw: Any) -> Sample:
         token = KEEP_JPEG.set(True)
         try:
-            return self.source.decode(raw)
+            return self.base.decode(raw)
         finally:
             KEEP_JPEG.reset(token)
 

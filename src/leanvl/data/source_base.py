@@ -74,6 +74,32 @@ class Source(abc.ABC):
             base += n
 
 
+
+class WrappedSource(Source):
+    """A Source over `base` that changes only how items decode: raw items, epoch sizes, random access, captions and
+    the stream are the base's own (so a base's fast `stream`/`at` is kept). Subclasses override `decode`."""
+
+    def __init__(self, base: Source) -> None:
+        self.base = base
+
+    def raw(self, epoch: int) -> Iterator[Any]:
+        return self.base.raw(epoch)
+
+    def epoch_size(self, epoch: int) -> int | None:
+        return self.base.epoch_size(epoch)
+
+    def at(self, r: int) -> Any:
+        return self.base.at(r)
+
+    def caption(self, raw: Any) -> str:
+        return self.base.caption(raw)
+
+    def stream(self, start: int = 0) -> Iterator[tuple[int, Any]]:
+        return self.base.stream(start)
+
+    def decode(self, raw: Any) -> Sample:
+        return self.base.decode(raw)
+
 # Set by leanvl.data.encoded (`--decode gpu`): JPEG bytes come back header-parsed only, pixels left for the device.
 KEEP_JPEG: contextvars.ContextVar[bool] = contextvars.ContextVar("leanvl_keep_jpeg", default=False)
 

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator
 import torch
 
 from leanvl.data.sample import Sample, SkipSample
+from leanvl.data.source_base import WrappedSource
 from leanvl.data.sources import Source, decode_image
 from leanvl.errors import DataError, LeanvlError
 from leanvl.vlm.chat import collate, encode_conversation
@@ -73,30 +74,16 @@ class LlavaJsonSource(Source):
 QUESTION_SETS = ("binding",)
 
 
-class QuestionSetSource(Source):
+class QuestionSetSource(WrappedSource):
     """A synthetic Source whose scenes ask the named built-in question set (`synthetic+binding`): every sample's
     attrs get `questions` = the set's name (see leanvl.vlm.vqa_data)."""
 
     def __init__(self, base: Source, questions: str) -> None:
-        self.base, self.questions = base, questions
+        super().__init__(base)
+        self.questions = questions
 
     def __repr__(self) -> str:
         return f"{self.base!r}+{self.questions}"
-
-    def epoch_size(self, epoch: int) -> int | None:
-        return self.base.epoch_size(epoch)
-
-    def raw(self, epoch: int) -> Iterator[Any]:
-        return self.base.raw(epoch)
-
-    def stream(self, start: int = 0) -> Iterator[tuple[int, Any]]:
-        return self.base.stream(start)
-
-    def at(self, r: int) -> Any:
-        return self.base.at(r)
-
-    def caption(self, raw: Any) -> str:
-        return self.base.caption(raw)
 
     def decode(self, raw: Any) -> Sample:
         sample = self.base.decode(raw)
