@@ -8,6 +8,7 @@ from leanvl.cli import main
 from leanvl.compare import pretrain_argv
 from leanvl.compare_config import CompareConfig
 from leanvl.compare_report import compare_command
+from leanvl.errors import LeanvlError
 
 TINY = ["--data", "synthetic", "--steps", "2", "--batch-size", "8", "--image-size", "32", "--eval-train", "300",
         "--eval-test", "40", "--k", "2"]
@@ -98,3 +99,20 @@ def test_budget_seconds_runs_every_objective_on_the_clock():
     command = compare_command({**vars(cfg), "machine": "x"})
     assert "--budget seconds" in command and "--seconds 6.0" in command and "--steps" not in command
     assert "--seconds" not in compare_command(vars(CompareConfig(out="o", steps=7)))
+
+
+def test_budget_cpu_seconds_runs_every_objective_on_the_cpu_clock_and_resumes():
+    cfg = CompareConfig(out="o", budget="cpu-seconds", seconds=6.0, steps=7)
+    for objective in ("superclass", "clip", "siglip", "lit"):
+        argv = pretrain_argv(cfg, objective)
+        assert argv[argv.index("--max-seconds") + 1] == "6.0" and "--overwrite" in argv
+        assert argv[argv.index("--max-seconds-clock") + 1] == "cpu"
+        assert int(argv[argv.index("--steps") + 1]) >= 10**9
+    assert "--max-seconds-clock" not in pretrain_argv(CompareConfig(out="o", budget="seconds"), "clip")
+    argv = pretrain_argv(cfg, "clip", resume=True, eval_every=20, eval_n=50)
+    assert "--overwrite" not in argv and argv[argv.index("--resume") + 1] == "latest"
+    assert argv[argv.index("--eval-every") + 1] == "20" and argv[argv.index("--eval-n") + 1] == "50"
+    command = compare_command({**vars(cfg), "machine": "x"})
+    assert "--budget cpu-seconds" in command and "--seconds 6.0" in command and "--steps" not in command
+    with pytest.raises(LeanvlError, match="--seconds must be a finite number > 0"):
+        CompareConfig(out="o", budget="cpu-seconds", seconds=0.0).validate()

@@ -1,6 +1,7 @@
 """`leanvl compare`: SuperClass vs CLIP vs SigLIP on the same data order, batch and image encoder, then LiT for the
-SuperClass encoder, all at the same budget: `--budget steps` (equal optimizer steps) or `--budget seconds` (equal
-training wall-clock per run, `pretrain --max-seconds`); then the same evaluations for all (probe, k-shot,
+SuperClass encoder, all at the same budget: `--budget steps` (equal optimizer steps), `--budget seconds` (equal
+training wall-clock per run, `pretrain --max-seconds`) or `--budget cpu-seconds` (equal training CPU time of each
+process, `--max-seconds-clock cpu`: fair on a shared box); then the same evaluations for all (probe, k-shot,
 zero-shot, retrieval).
 
 Each training runs in a fresh `leanvl pretrain` subprocess, so that its peak memory (peak RSS on CPU, CUDA max
@@ -24,32 +25,76 @@ RUNS = ("superclass", "clip", "siglip", "lit")
 STEP_CAP = 10**9  # --budget seconds: steps never end a run, the clock does
 
 
-def pretrain_argv(cfg: CompareConfig, objective: str) -> list[str]:
-    """`leanvl pretrain` arguments of one run of the comparison (identical except objective and LiT encoder)."""
-    timed = cfg.budget == "seconds"
+def pretrain_argv(cfg: CompareConfig, objective: str, resume: bool = False, eval_every: int = 0,
+                  eval_n: int = 300) -> list[str]:
+    """`leanvl pretrain` arguments of one run of the comparison (identical except objective and LiT encoder);
+    `resume` continues an interrupted run (`--resume latest`, checkpoints every 50 steps) instead of replacing it;
+    `eval_every` > 0 adds the in-loop evaluation (`--eval-every`: k-NN, and zero-shot for text towers, on `eval_n`
+    scenes per split)."""
+    timed = cfg.budget != "steps"
     argv = ["pretrain", "--objective", objective, "--data", cfg.data, "--steps", str(STEP_CAP if timed else cfg.steps),
             "--batch-size", str(cfg.batch_size), "--model", cfg.model, "--image-size", str(cfg.image_size),
             "--text-model", cfg.text_model, "--lr", repr(cfg.lr), "--warmup", str(cfg.warmup),
             "--seed", str(cfg.seed), "--device", cfg.device, "--precision", cfg.precision,
-            "--out", os.path.join(cfg.out, objective), "--no-progress", "--overwrite",
+            "--out", os.path.join(cfg.out, objective), "--no-progress",
             "--log-every", str(5 if timed else max(1, cfg.steps // 50))]
+    argv += ["--resume", "latest", "--save-every", "50"] if resume else ["--overwrite"]
     if timed:
         argv += ["--max-seconds", repr(cfg.seconds)]
+    if cfg.budget == "cpu-seconds":
+        argv += ["--max-seconds-clock", "cpu"]
+    if eval_every:
+        argv += ["--eval-every", str(eval_every), "--eval-n", str(eval_n)]
     if objective == "lit":
         argv += ["--lit-encoder", os.path.join(cfg.out, "superclass")]
     return argv
 
 
-def run_training(cfg: CompareConfig, objective: str) -> dict[str, Any]:
-    """Train one objective in a fresh process; returns its RUN/result.json."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    cmd = [sys.executable, "-m", "leanvl.cli", *pretrain_argv(cfg, objective)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()] or ["(no output)"]
-        raise LeanvlError(f"{objective} training failed (exit {proc.returncode}): {lines[-1]}")
+def run_training(cfg: CompareConfig, objective: str, resume: bool = False, eval_every: int = 0,
+                 in_process: bool = False, eval_n: int = 300) -> dict[str, Any]:
+    """Train one objective in a fresh process (or, `in_process`, in this one: no start-up, but peak memory is then
+    this process's); returns its RUN/result.json plus the training's wall and CPU seconds (`process_wall_s`,
+    `process_cpu_s`: start-up, in-loop evaluation and checkpoints included)."""
+    argv = pretrain_argv(cfg, objective, resume, eval_every, eval_n)
+    started = time.time()
+    if in_process:
+        code, err, cpu = _train_here(argv)
+    else:
+        code, err, cpu = _train_subprocess(argv)
+    wall = time.time() - started
+    if code != 0:
+        lines = [ln for ln in err.splitlines() if ln.strip()] or ["(no output)"]
+        raise LeanvlError(f"{objective} training failed (exit {code}): {lines[-1]}")
     with open(os.path.join(cfg.out, objective, "result.json")) as f:
-        return json.load(f)
+        result = json.load(f)
+    return {**result, "process_wall_s": round(wall, 1), "process_cpu_s": round(cpu, 1)}
+
+
+def _train_subprocess(argv: list[str]) -> tuple[int, str, float]:
+    """(exit code, stderr, CPU seconds) of `leanvl ARGV` in a child process."""
+    import resource
+
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run([sys.executable, "-m", "leanvl.cli", *argv], env=env, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return proc.returncode, proc.stderr, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def _train_here(argv: list[str]) -> tuple[int, str, float]:
+    """(exit code, stderr, CPU seconds of this process) of `leanvl ARGV` run in this process."""
+    import contextlib
+    import io
+
+    from leanvl.cli import main
+
+    err, out = io.StringIO(), io.StringIO()
+    cpu = time.process_time()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        code = main(argv)
+    if code == 130:  # Ctrl-C inside the training: stop the caller too (the checkpoints stay for a resume)
+        raise KeyboardInterrupt
+    return code, err.getvalue(), time.process_time() - cpu
 
 
 def loss_curve(run_dir: str) -> list[tuple[int, float]]:
@@ -60,6 +105,18 @@ def loss_curve(run_dir: str) -> list[tuple[int, float]]:
             if line.strip():
                 row = json.loads(line)
                 points.append((int(row["step"]), float(row["loss"])))
+    return points
+
+
+def eval_curve(run_dir: str) -> list[dict[str, float]]:
+    """The in-loop evaluations of RUN/metrics.jsonl (`--eval-every`): one {step, eval/...} dict per evaluation."""
+    points = []
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        for line in f:
+            row = json.loads(line) if line.strip() else {}
+            evals = {k: float(v) for k, v in row.items() if k.startswith("eval/")}
+            if evals:
+                points.append({"step": int(row["step"]), **evals})
     return points
 
 
@@ -99,7 +156,10 @@ def summarise(cfg: CompareConfig, trained: dict[str, dict], evals: dict[str, dic
                 "peak_memory_kind": r["peak_memory_kind"], "wall_s": r["wall_s"], "params": r["params"],
                 "trainable_params": evals[name]["trainable_params"], "encoder_params": evals[name]["encoder_params"],
                 "final_loss": r.get("last", {}).get("loss"), "steps": r["step"], "train_s": r.get("train_s"),
-                "loss_curve": loss_curve(os.path.join(cfg.out, name))}
+                "loss_curve": loss_curve(os.path.join(cfg.out, name)),
+                "target_entropy": r.get("last", {}).get("target_entropy"),  # SuperClass: its batch's loss floor
+                "process_wall_s": r.get("process_wall_s"), "process_cpu_s": r.get("process_cpu_s"),
+                "eval_curve": eval_curve(os.path.join(cfg.out, name))}
 
     objectives: dict[str, Any] = {}
     for name, zs_from in (("superclass", "lit"), ("clip", "clip"), ("siglip", "siglip")):
@@ -135,7 +195,8 @@ def run_compare(cfg: CompareConfig) -> dict[str, Any]:
     trained = {}
     for name in RUNS:
         started = time.time()
-        budget = f"{cfg.seconds:g} s" if cfg.budget == "seconds" else f"{cfg.steps} steps"
+        budget = {"steps": f"{cfg.steps} steps", "seconds": f"{cfg.seconds:g} s"}.get(cfg.budget,
+                                                                                 f"{cfg.seconds:g} CPU s")
         print(f"leanvl compare: training {name} ({budget}, batch {cfg.batch_size}) ...", file=sys.stderr)
         trained[name] = run_training(cfg, name)
         print(f"leanvl compare: {name} done in {time.time() - started:.0f} s", file=sys.stderr)

@@ -8,7 +8,7 @@ from leanvl.cliutil import opt
 from leanvl.errors import LeanvlError
 from leanvl.paths import check_dir_creatable, check_file_writable
 
-BUDGETS = ("steps", "seconds")
+BUDGETS = ("steps", "seconds", "cpu-seconds")
 
 
 @dataclass
@@ -32,8 +32,9 @@ class CompareConfig:
     eval_test: int = opt(1000, "held-out synthetic scenes scored by every evaluation")
     k: int = opt(10, "shots per class for the k-shot evaluation")
     overwrite: bool = opt(False, "replace earlier results in --out")
-    budget: str = opt("steps", "steps: every run trains --steps; seconds: every run trains --seconds of wall-clock")
-    seconds: float = opt(60.0, "--budget seconds: training wall-clock seconds of EACH run (lr cosine over it)")
+    budget: str = opt("steps", "steps: every run trains --steps; seconds: every run trains --seconds of wall-clock; "
+                               "cpu-seconds: --seconds of its process's CPU time (fair on a shared CPU box)")
+    seconds: float = opt(60.0, "--budget seconds|cpu-seconds: training seconds of EACH run (lr cosine over them)")
 
     def validate(self) -> "CompareConfig":
         """Raise LeanvlError naming the first bad value."""
@@ -44,7 +45,7 @@ class CompareConfig:
                 raise LeanvlError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.budget not in BUDGETS:
             raise LeanvlError(f"--budget must be one of {', '.join(BUDGETS)}, got '{self.budget}'")
-        if self.budget == "seconds" and not 0 < self.seconds < float("inf"):
+        if self.budget != "steps" and not 0 < self.seconds < float("inf"):
             raise LeanvlError(f"--seconds must be a finite number > 0, got {self.seconds}")
         if self.eval_test < 5:
             raise LeanvlError(f"--eval-test must be >= 5 (retrieval R@5), got {self.eval_test}")

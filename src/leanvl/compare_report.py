@@ -80,7 +80,7 @@ def compare_command(setup: dict[str, Any]) -> str:
     parts = ["leanvl compare"]
     for f in fields(CompareConfig):
         value = setup.get(f.name)
-        unused = "steps" if setup.get("budget") == "seconds" else "seconds"  # the other budget's flag
+        unused = "seconds" if setup.get("budget", "steps") == "steps" else "steps"  # the other budget's flag
         if f.name in ("json", "overwrite", unused) or (
                 value == f.default and f.name not in ("data", "steps", "batch_size", "model", "out", "budget")):
             continue

@@ -52,22 +52,6 @@ def test_ocr_tokens_and_scaling_write_their_outputs(tmp_path):
     assert os.path.exists(os.path.join(out, "summary.md")) and "Fitted law" in result["table"]
 
 
-def test_superclass_vs_clip_cells_and_report(tmp_path):
-    """The recipe is `leanvl compare` (whose training and evaluation tests/test_compare.py runs end to end); here:
-    its cells, in order, and its report on fixed numbers (no training: it would repeat test_compare's ~70 s)."""
-    from leanvl.repro.study_recipes import compare_cells, compare_report, compare_settings
-
-    s = {**compare_settings("tiny"), "device": "cpu"}
-    assert [c.name for c in compare_cells(s, str(tmp_path))] == ["superclass", "clip", "siglip", "lit", "evaluate"]
-    obj = {name: {"probe_top1": p, "fewshot_top1": 0.4, "fewshot_top1_std": 0.05, "zeroshot_top1": 0.2,
-                  "zeroshot_via": "own", "final_loss": 1.5, "wall_s": 3.0}
-           for name, p in (("superclass", 0.55), ("clip", 0.5), ("siglip", 0.45))}
-    table = compare_report(s, [{"cell": "evaluate", "objectives": obj}], str(tmp_path))
-    assert os.path.getsize(os.path.join(tmp_path, "plot.png")) > 1000
-    rows = {line.split("|")[1].strip(): line for line in table.splitlines()[2:]}
-    assert set(rows) == {"superclass", "clip", "siglip"} and "55.0" in rows["superclass"] and "1.5000" in rows["clip"]
-
-
 def test_cli_rejects_unknown_recipe_and_scale(capsys):
     assert main(["repro", "nope"]) == 2
     assert main(["repro", "quecc", "--scale", "huge"]) == 2

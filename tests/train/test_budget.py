@@ -38,3 +38,31 @@ def test_max_seconds_within_ten_percent_eval_excluded_and_resume(tmp_path):
 def test_bad_max_seconds_is_one_line_error(tmp_path):
     with pytest.raises(LeanvlError, match="--max-seconds must be a finite number >= 0"):
         TrainConfig(out=str(tmp_path), max_seconds=-1).validate()
+
+
+def test_cpu_clock_counts_this_process_cpu_time_not_sleep(tmp_path):
+    """--max-seconds-clock cpu: time the process spends off the CPU (a loaded box, a sleep) is not spent budget."""
+    import torch
+
+    from leanvl.train.budget import TimeBudget
+
+    def spin(cpu_seconds):  # busy for that much CPU time, however long a loaded box makes it take
+        end = time.process_time() + cpu_seconds
+        while time.process_time() < end:
+            pass
+
+    spent = {}
+    for clock in ("wall", "cpu"):
+        budget = TimeBudget(TrainConfig(out=str(tmp_path), max_seconds=10.0, max_seconds_clock=clock),
+                            torch.device("cpu"))
+        budget.start()
+        time.sleep(0.3)
+        spin(0.2)
+        budget.pause()
+        spent[clock] = budget.elapsed()
+    assert spent["wall"] >= 0.5 and 0.2 <= spent["cpu"] <= 0.45
+
+
+def test_bad_max_seconds_clock_is_one_line_error(tmp_path):
+    with pytest.raises(LeanvlError, match="--max-seconds-clock must be one of wall, cpu"):
+        TrainConfig(out=str(tmp_path), max_seconds_clock="gpu").validate()

@@ -8,6 +8,7 @@ RECIPE_NAMES = ("quecc", "ocr-tokens", "scaling", "superclass-vs-clip")
 
 def load_recipes() -> None:
     """Import the modules that register the recipes."""
+    import leanvl.repro.compare_recipe  # noqa: F401
     import leanvl.repro.study_recipes  # noqa: F401
     import leanvl.repro.vlm_recipes  # noqa: F401
 

@@ -1,11 +1,11 @@
-"""`scaling` (LLM size x visual tokens, each LLM trained to a size-proportional budget, law fitted per split) and
-`superclass-vs-clip` (equal steps, batch, encoder and data; probe, 10-shot and LiT zero-shot with intervals)."""
+"""`scaling` (LLM size x visual tokens, each LLM trained to a size-proportional budget, law fitted per split);
+`superclass-vs-clip` lives in leanvl.repro.compare_recipe."""
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from leanvl.repro.cells import (ENCODER_CELL, encoder_dir, error_bars, figure, image_size, pct, finish,
+from leanvl.repro.cells import (ENCODER_CELL, encoder_dir, error_bars, figure, image_size, finish,
                                 train_encoder)
 from leanvl.repro.runner import RECIPES, Cell, Recipe
 
@@ -85,86 +85,6 @@ def scaling_report(s: dict[str, Any], rows: list[dict[str, Any]], out: str) -> s
     return finish(fig, ax, out, losses + ["", text])
 
 
-# ----- superclass-vs-clip ------------------------------------------------------------------------------------------
-COMPARE_SCALES: dict[str, dict[str, Any]] = {
-    "tiny": dict(steps=2, batch_size=8, eval_train=60, eval_test=40, k=2),
-    "cpu": dict(steps=1500, batch_size=64, eval_train=2000, eval_test=1000, k=10),
-    "gpu": dict(steps=10000, batch_size=256, eval_train=4000, eval_test=2000, k=10),
-}
-COMPARE_RUNS = ("superclass", "clip", "siglip", "lit")  # = leanvl.compare.RUNS
-
-
-def compare_settings(scale: str) -> dict[str, Any]:
-    return {**COMPARE_SCALES[scale], "image_size": image_size(scale), "seed": 0, "model": "leanvl_convnet", "lr": 1e-3}
-
-
-def _compare_config(s: dict[str, Any], out: str) -> Any:
-    from leanvl.compare_config import CompareConfig
-
-    return CompareConfig(steps=s["steps"], batch_size=s["batch_size"], out=os.path.join(out, "compare"),
-                         model=s["model"], image_size=s["image_size"], lr=s["lr"], warmup=max(1, s["steps"] // 20),
-                         seed=s["seed"], device=s["device"], eval_train=s["eval_train"], eval_test=s["eval_test"],
-                         k=s["k"])
-
-
-def compare_cells(s: dict[str, Any], out: str) -> list[Cell]:
-    from leanvl.compare import run_training
-
-    cfg = _compare_config(s, out)
-
-    def train(name: str) -> Cell:
-        return Cell(name, lambda d: _train_summary(run_training(cfg, name)))
-
-    return [train(name) for name in COMPARE_RUNS] + [Cell("evaluate", lambda d: _evaluate(cfg))]
-
-
-def _train_summary(result: dict[str, Any]) -> dict[str, Any]:
-    return {k: result.get(k) for k in ("step", "wall_s", "images_per_s")} | {"final_loss": result["last"].get("loss")}
-
-
-def _evaluate(cfg: Any) -> dict[str, Any]:
-    from leanvl.compare import evaluate_runs, summarise
-    from leanvl.compare_report import write_report
-
-    result = summarise(cfg, {n: _result_json(cfg.out, n) for n in COMPARE_RUNS}, evaluate_runs(cfg))
-    write_report(result, cfg.out)
-    return {"objectives": result["objectives"]}
-
-
-def _result_json(out: str, name: str) -> dict[str, Any]:
-    import json
-
-    with open(os.path.join(out, name, "result.json")) as f:
-        return json.load(f)
-
-
-def _interval(acc: float, n: int) -> dict[str, Any]:
-    from leanvl.vlm.metrics import wilson_interval
-
-    return {"value": acc, "ci": list(wilson_interval(round(acc * n), n)), "n": n}
-
-
-def compare_report(s: dict[str, Any], rows: list[dict[str, Any]], out: str) -> str:
-    obj = next(r for r in rows if r["cell"] == "evaluate")["objectives"]
-    n = s["eval_test"]
-    lines = ["| objective | linear probe | 10-shot (mean ± std) | zero-shot | final loss | train s |",
-             "|---|---|---|---|---|---|"]
-    for name in ("superclass", "clip", "siglip"):
-        o = obj[name]
-        zs = f"{pct(_interval(o['zeroshot_top1'], n))} ({o['zeroshot_via']})"
-        lines.append(f"| {name} | {pct(_interval(o['probe_top1'], n))} | {o['fewshot_top1'] * 100:.1f} ± "
-                     f"{o['fewshot_top1_std'] * 100:.1f} | {zs} | {o['final_loss']:.4f} | {o['wall_s']:.0f} |")
-    fig, ax = figure(f"{s['model']}, {s['steps']} steps x batch {s['batch_size']}", "objective")
-    for i, metric in enumerate(("probe_top1", "zeroshot_top1")):
-        ests = [_interval(obj[name][metric], n) for name in ("superclass", "clip", "siglip")]
-        error_bars(ax, [0 + 0.1 * i, 1 + 0.1 * i, 2 + 0.1 * i], ests, metric, fmt="o")
-    ax.set_xticks([0, 1, 2], ["superclass", "clip", "siglip"])
-    return finish(fig, ax, out, lines)
-
-
 RECIPES.register("scaling", Recipe(
     "scaling", "LLM size x visual tokens at a size-proportional budget; error = A·N^-α·V^-β + D fitted per split",
     scaling_settings, scaling_cells, scaling_report))
-RECIPES.register("superclass-vs-clip", Recipe(
-    "superclass-vs-clip", "SuperClass vs CLIP (and LiT zero-shot) at equal steps, batch, encoder and data",
-    compare_settings, compare_cells, compare_report))

@@ -1,7 +1,9 @@
 """`--max-seconds`: a wall-clock training budget. Training stops at the step boundary nearest the budget (it stops
 once less than half a typical step is left), and the cosine schedule runs over the budget's time instead of
 `--steps` (warmup stays in steps). Elapsed training time is kept in checkpoints so a resumed run spends only what
-is left; evaluation and checkpoint writing are not counted."""
+is left; evaluation and checkpoint writing are not counted. `--max-seconds-clock cpu` counts this process's CPU
+time (time.process_time, all threads) instead of elapsed time, so that runs on a shared CPU box get equal compute
+whatever the load beside them."""
 from __future__ import annotations
 
 import time
@@ -19,6 +21,7 @@ class TimeBudget:
 
     def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
         self.cfg, self.device = cfg, device
+        self.clock = time.process_time if cfg.max_seconds_clock == "cpu" else time.perf_counter
         self.spent = 0.0
         self.since: float | None = None
         self.step_s: float | None = None  # running estimate of one step's time
@@ -30,12 +33,12 @@ class TimeBudget:
 
     def start(self) -> None:
         """(Re)start the clock: training time counts from here."""
-        self.since = time.perf_counter()
+        self.since = self.clock()
 
     def pause(self) -> None:
         """Stop the clock (before an evaluation, a checkpoint, or at the end)."""
         if self.since is not None:
-            self.spent += time.perf_counter() - self.since
+            self.spent += self.clock() - self.since
             self.since = None
 
     def excluding(self, fn: Callable[..., Any] | None) -> Callable[..., Any] | None:
@@ -56,7 +59,7 @@ class TimeBudget:
 
     def elapsed(self) -> float:
         """Training seconds spent so far (resumed attempts included)."""
-        return self.spent + (time.perf_counter() - self.since if self.since is not None else 0.0)
+        return self.spent + (self.clock() - self.since if self.since is not None else 0.0)
 
     def exhausted(self) -> bool:
         """True once the budget is spent; call once per step. Distributed: all ranks stop when any is over."""

@@ -9,6 +9,7 @@ from leanvl.cliutil import opt
 from leanvl.errors import LeanvlError
 
 PRECISIONS = ("fp32", "bf16", "amp_bf16", "bf16_master")
+BUDGET_CLOCKS = ("wall", "cpu")
 NAN_POLICIES = ("stop", "skip")
 
 
@@ -50,6 +51,8 @@ class TrainConfig:
     wandb_project: str = opt("leanvl", "W&B project of --report-to wandb")
     max_seconds: float = opt(0.0, "wall-clock training budget: stop at the step boundary nearest it, cosine lr over "
                                   "time (0 = off; evaluation and checkpoints not counted)")
+    max_seconds_clock: str = opt("wall", "clock of --max-seconds: wall (elapsed time) | cpu (this process's CPU time, "
+                                         "all its threads: a fairer budget on a shared CPU box; not GPU time)")
 
     def validate(self) -> "TrainConfig":
         """Raise LeanvlError naming the first bad value."""
@@ -87,6 +90,9 @@ class TrainConfig:
             raise LeanvlError(f"--eval-every must be >= 0, got {self.eval_every}")
         if not (math.isfinite(self.max_seconds) and self.max_seconds >= 0):
             raise LeanvlError(f"--max-seconds must be a finite number >= 0, got {self.max_seconds}")
+        if self.max_seconds_clock not in BUDGET_CLOCKS:
+            raise LeanvlError(f"--max-seconds-clock must be one of {', '.join(BUDGET_CLOCKS)}, "
+                              f"got '{self.max_seconds_clock}'")
         from leanvl.train.report import parse_report_to
 
         parse_report_to(self.report_to)
