@@ -43,18 +43,20 @@ def test_runs_on_the_cpu_clock_writes_outputs_and_resumes(tmp_path, fixed_evalua
     out = str(tmp_path / "svc")
     logs = []
     first = run_recipe("superclass-vs-clip", out, scale="tiny", device="cpu", log=logs.append)
-    assert [r["cell"] for r in first["rows"]] == [*COMPARE_RUNS, "evaluate"] and len(logs) == 5
+    assert [r["cell"] for r in first["rows"]] == [*COMPARE_RUNS, "evaluate", "superclass-floor"] and len(logs) == 6
     assert os.path.getsize(os.path.join(out, "plot.png")) > 10_000
     assert open(os.path.join(out, "table.md")).read().strip() == first["table"]
     for row in first["rows"][:4]:
         assert row["step"] >= 1 and row["train_s"] > 0 and row["process_cpu_s"] > 0 and row["final_loss"] > 0
     assert first["rows"][0]["target_entropy"] > 0  # SuperClass's loss floor is logged
-    obj = first["rows"][-1]["objectives"]
+    obj = first["rows"][4]["objectives"]
     assert obj["superclass"]["eval_curve"][-1]["step"] == obj["superclass"]["steps"]  # in-loop k-NN, final step
     assert "eval/zeroshot_top1" in obj["clip"]["eval_curve"][-1]
     table = {line.split("|")[1].strip(): line for line in first["table"].splitlines()[2:6]}
     assert set(table) == {*COMPARE_RUNS} and "30.0% [" in table["superclass"] and "(lit)" in table["superclass"]
     assert os.path.exists(os.path.join(out, "compare", "compare.md"))
+    floor = first["rows"][-1]
+    assert 0 < floor["target_entropy"] < floor["prior_loss"] and "target entropy" in first["table"]
     # interrupted in the LiT cell, after its last checkpoint: only LiT (resumed, nothing left to train) and the
     # evaluation run again; the other rows are kept as they were
     steps = first["rows"][3]["step"]
@@ -62,7 +64,7 @@ def test_runs_on_the_cpu_clock_writes_outputs_and_resumes(tmp_path, fixed_evalua
         os.remove(os.path.join(out, path))
     logs.clear()
     again = run_recipe("superclass-vs-clip", out, scale="tiny", device="cpu", log=logs.append)
-    assert logs == ["leanvl repro: cell 4/5 lit ...", "leanvl repro: cell 5/5 evaluate ..."]
+    assert logs == ["leanvl repro: cell 4/6 lit ...", "leanvl repro: cell 5/6 evaluate ..."]
     assert again["rows"][:3] == first["rows"][:3] and again["rows"][3]["step"] == steps
     assert _read(os.path.join(out, "compare", "lit", "config.json"))["history"]  # it was a --resume
 

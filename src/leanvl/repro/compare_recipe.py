@@ -14,11 +14,11 @@ from leanvl.repro.runner import RECIPES, Cell, Recipe
 
 COMPARE_SCALES: dict[str, dict[str, Any]] = {
     "tiny": dict(budget="cpu-seconds", seconds=0.5, batch_size=8, warmup=2, eval_every=4, eval_n=20,
-                 eval_train=60, eval_test=40, k=2),
+                 eval_train=60, eval_test=40, k=2, floor_fit=40, floor_test=20),
     "cpu": dict(budget="cpu-seconds", seconds=180.0, batch_size=64, warmup=10, eval_every=40, eval_n=300,
-                eval_train=2000, eval_test=1000, k=10),
+                eval_train=2000, eval_test=1000, k=10, floor_fit=4000, floor_test=1000),
     "gpu": dict(budget="seconds", seconds=300.0, batch_size=256, warmup=50, eval_every=200, eval_n=500,
-                eval_train=4000, eval_test=2000, k=10),
+                eval_train=4000, eval_test=2000, k=10, floor_fit=4000, floor_test=1000),
 }
 # --eval-every per run, in units of the scale's eval_every: about the same number of in-loop evaluations per run at
 # an equal time budget (CLIP and SigLIP take ~2x SuperClass's time per step on a CPU, LiT ~0.5x)
@@ -49,7 +49,9 @@ def compare_cells(s: dict[str, Any], out: str) -> list[Cell]:
     cfg = compare_config(s, out)
     every = {name: max(1, round(s["eval_every"] * EVAL_EVERY_FACTOR[name])) for name in COMPARE_RUNS}
     return [Cell(name, _train_cell(cfg, name, every[name], s["eval_n"])) for name in COMPARE_RUNS] + [
-        Cell("evaluate", lambda d: _evaluate(cfg, out))]
+        Cell("evaluate", lambda d: _evaluate(cfg, out)),
+        Cell("superclass-floor", lambda d: superclass_floor(s["floor_fit"], s["floor_test"], s["image_size"],
+                                                            s["seed"]))]
 
 
 def _train_cell(cfg: Any, name: str, eval_every: int, eval_n: int) -> Any:
@@ -106,6 +108,55 @@ def _evaluate(cfg: Any, out: str) -> dict[str, Any]:
     return {"objectives": result["objectives"], "n": task_counts(cfg)}
 
 
+def superclass_floor(n_fit: int, n_test: int, image_size: int, seed: int) -> dict[str, Any]:
+    """Reference values for SuperClass's loss, from captions alone (no model), scored on `n_test` held-out scenes
+    (split 'val') with IDF and predictors fit on `n_fit` others: `target_entropy` (the absolute floor: a prediction
+    equal to each caption's own target), `prior_loss` (the best image-independent prediction: the mean target of the
+    fit captions) and `attribute_loss` (a prediction that knows the scene: a mixture of the prior and a uniform
+    distribution over the BPE ids of the scene's background and objects' colours and shapes, weight fit on the fit
+    scenes). A fixed predictor's held-out loss bounds from above what a model could reach from that information."""
+    import math
+    from collections import defaultdict
+
+    from leanvl.data.synthetic import scene_for_index
+    from leanvl.text.labels import encode
+
+    scenes = [scene_for_index(seed, "val", i, size=image_size)[1:] for i in range(n_fit + n_test)]
+    ids = encode([caption for caption, _ in scenes])
+    named = encode([" ".join([a["background"]] + [f"{o['color']} {o['shape']}" for o in a["objects"]])
+                    for _, a in scenes])
+    df: dict[int, int] = defaultdict(int)
+    for row in ids[:n_fit]:
+        for i in row:
+            df[i] += 1
+    unseen = math.log(n_fit + 1)  # the IDF of an id no fit caption has
+    targets = []
+    for row in ids:
+        w = {i: math.log((n_fit + 1) / (df[i] + 1)) if i in df else unseen for i in row}
+        total = sum(w.values()) or 1.0
+        targets.append({i: v / total for i, v in w.items() if v > 0})
+    prior: dict[int, float] = defaultdict(float)
+    for t in targets[:n_fit]:
+        for c, p in t.items():
+            prior[c] += p / n_fit
+
+    def loss(alpha: float, part: slice) -> float:
+        total = 0.0
+        for t, own in zip(targets[part], named[part]):
+            own_set = set(own)
+            for c, p in t.items():
+                q = (1 - alpha) * (0.999 * prior.get(c, 0.0) + 0.001 / 49408)
+                q += alpha / len(own_set) if c in own_set else 0.0
+                total -= p * math.log(q)
+        return total / len(targets[part])
+
+    fit, test = slice(0, n_fit), slice(n_fit, n_fit + n_test)
+    alpha = min((a / 20 for a in range(1, 20)), key=lambda a: loss(a, fit))
+    entropy = -sum(p * math.log(p) for t in targets[test] for p in t.values()) / n_test
+    return {"target_entropy": entropy, "prior_loss": loss(0.0, test), "attribute_loss": loss(alpha, test),
+            "attribute_weight": alpha, "n_fit": n_fit, "n_test": n_test}
+
+
 def task_counts(cfg: Any) -> dict[str, dict[str, int]]:
     """Test scenes each probe / k-shot task and each zero-shot task scores (for the intervals)."""
     from leanvl.eval.probe import SYNTHETIC_TASKS, synthetic_split
@@ -136,6 +187,7 @@ def compare_report(s: dict[str, Any], rows: list[dict[str, Any]], out: str) -> s
     in-loop k-NN against training seconds; final accuracies with intervals)."""
     ev = next(r for r in rows if r["cell"] == "evaluate")
     obj, n = ev["objectives"], ev["n"]
+    floor = next((r for r in rows if r["cell"] == "superclass-floor"), None)
     clock = "CPU" if s["budget"] == "cpu-seconds" else "wall"
     lines = [f"| objective | steps | train {clock} s (budget {s['seconds']:g}) | process wall s / CPU s | images/s "
              "| final loss (target entropy) | linear probe | 10-shot (mean ± std) | zero-shot |",
@@ -156,7 +208,12 @@ def compare_report(s: dict[str, Any], rows: list[dict[str, Any]], out: str) -> s
     lines += ["", f"Probe and zero-shot: mean over tasks, 95% interval (normal approximation from each task's n; "
                   f"per-task Wilson intervals in result.json). 10-shot: mean ± std over {seeds} episodes (seeds) "
                   f"of {s['k']} shots per class, averaged over tasks."]
-    _plot(s, obj, n, out)
+    if floor:
+        lines += ["", f"SuperClass loss references from captions alone ({floor['n_test']} held-out captions): target "
+                      f"entropy {floor['target_entropy']:.3f} (absolute floor), attribute-aware predictor "
+                      f"{floor['attribute_loss']:.3f}, image-independent prior {floor['prior_loss']:.3f}; "
+                      f"SuperClass's final training loss {obj['superclass']['final_loss']:.3f}."]
+    _plot(s, obj, n, out, floor)
     return "\n".join(lines)
 
 
@@ -164,7 +221,8 @@ def _num(x: float | None) -> str:
     return "–" if x is None else f"{x:.0f}"
 
 
-def _plot(s: dict[str, Any], obj: dict[str, Any], n: dict[str, Any], out: str) -> None:
+def _plot(s: dict[str, Any], obj: dict[str, Any], n: dict[str, Any], out: str,
+          floor: dict[str, Any] | None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -185,6 +243,8 @@ def _plot(s: dict[str, Any], obj: dict[str, Any], n: dict[str, Any], out: str) -
         if zs:
             ax2.plot([p["step"] * per_step for p in zs], [100 * p["eval/zeroshot_top1"] for p in zs], "x:",
                      color=line.get_color(), label=f"{name} zero-shot")
+    for key, style in (("prior_loss", ":"), ("attribute_loss", "-.")) if floor else ():
+        ax1.axhline(floor[key], ls=style, color="grey", label=f"superclass {key.replace('_', ' ')} (captions only)")
     clock = "CPU" if s["budget"] == "cpu-seconds" else "wall"
     ax1.set(xlabel=f"training {clock} seconds", ylabel="training loss (each objective's own)", yscale="log",
             title="loss curves")
