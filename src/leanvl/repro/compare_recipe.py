@@ -14,12 +14,14 @@ from leanvl.repro.runner import RECIPES, Cell, Recipe
 
 COMPARE_SCALES: dict[str, dict[str, Any]] = {
     "tiny": dict(budget="cpu-seconds", seconds=0.5, batch_size=8, warmup=2, eval_every=4, eval_n=20,
-                 eval_train=60, eval_test=40, k=2, floor_fit=40, floor_test=20),
+                 eval_train=60, eval_test=40, k=2),
     "cpu": dict(budget="cpu-seconds", seconds=180.0, batch_size=64, warmup=10, eval_every=40, eval_n=300,
-                eval_train=2000, eval_test=1000, k=10, floor_fit=4000, floor_test=1000),
+                eval_train=2000, eval_test=1000, k=10),
     "gpu": dict(budget="seconds", seconds=300.0, batch_size=256, warmup=50, eval_every=200, eval_n=500,
-                eval_train=4000, eval_test=2000, k=10, floor_fit=4000, floor_test=1000),
+                eval_train=4000, eval_test=2000, k=10),
 }
+# superclass-floor: captions (fit, held-out) of the loss references, per scale
+FLOOR_CAPTIONS = {"tiny": (40, 20), "cpu": (4000, 1000), "gpu": (4000, 1000)}
 # --eval-every per run, in units of the scale's eval_every: about the same number of in-loop evaluations per run at
 # an equal time budget (CLIP and SigLIP take ~2x SuperClass's time per step on a CPU, LiT ~0.5x)
 EVAL_EVERY_FACTOR = {"superclass": 1.0, "clip": 0.5, "siglip": 0.5, "lit": 2.0}
@@ -50,8 +52,7 @@ def compare_cells(s: dict[str, Any], out: str) -> list[Cell]:
     every = {name: max(1, round(s["eval_every"] * EVAL_EVERY_FACTOR[name])) for name in COMPARE_RUNS}
     return [Cell(name, _train_cell(cfg, name, every[name], s["eval_n"])) for name in COMPARE_RUNS] + [
         Cell("evaluate", lambda d: _evaluate(cfg, out)),
-        Cell("superclass-floor", lambda d: superclass_floor(s["floor_fit"], s["floor_test"], s["image_size"],
-                                                            s["seed"]))]
+        Cell("superclass-floor", lambda d: superclass_floor(*FLOOR_CAPTIONS[s["scale"]], s["image_size"], s["seed"]))]
 
 
 def _train_cell(cfg: Any, name: str, eval_every: int, eval_n: int) -> Any:
