@@ -171,6 +171,40 @@ def eval_cell(s: SweepSettings, llm: str, v: int, cell_dir: str, train_s: float)
             for split, a in acc["splits"].items()]
 
 
+def heldout_loss(model: Any, items: list[dict[str, Any]], *, batch_size: int = 32) -> dict[str, Any]:
+    """Mean answer-token cross-entropy (the training loss) of a trained VLM on fixed held-out question items
+    (`leanvl.vlm.evaluate.eval_items`), overall and per split: {"all": x, "<split>": x, "answer_tokens": n}."""
+    import torch
+
+    from leanvl.vlm.batches import image_transform
+    from leanvl.vlm.chat import collate, encode_conversation
+    from leanvl.vlm.vqa_data import conversation
+
+    if not items:
+        raise LeanvlError("held-out loss: no question items")
+    transform = image_transform(model.cfg.image_size)
+    was_training = model.training
+    model.eval()
+    sums: dict[str, list[float]] = {}
+    for split in sorted({it.get("split") or "all" for it in items}):
+        part = [it for it in items if (it.get("split") or "all") == split]
+        for start in range(0, len(part), batch_size):
+            chunk = part[start:start + batch_size]
+            batch = collate([encode_conversation(model.tokenizer, conversation(it["question"], it["answer"]))
+                             for it in chunk], model.tokenizer.pad_token_id)
+            batch["image"] = torch.stack([transform(it["image"].convert("RGB")) for it in chunk])
+            with torch.no_grad():
+                res = model(batch)
+            n = float(res["answer_tokens"])
+            acc = sums.setdefault(split, [0.0, 0.0])
+            acc[0] += float(res["loss"]) * n
+            acc[1] += n
+    model.train(was_training)
+    total = sum(v[0] for v in sums.values()) / sum(v[1] for v in sums.values())
+    return {"all": round(total, 5), **{k: round(v[0] / v[1], 5) for k, v in sums.items()},
+            "answer_tokens": int(sum(v[1] for v in sums.values()))}
+
+
 def run_cells(s: SweepSettings, out: str) -> list[dict[str, str]]:
     """Train and evaluate every cell not yet in results.csv; returns all rows."""
     from tqdm.auto import tqdm

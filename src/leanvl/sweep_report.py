@@ -16,8 +16,10 @@ def _budget(rows: list[dict[str, str]], q: float) -> float:
     return 2.0 * n * 1e9 * (q + v_max)
 
 
-def fit_split(rows: list[dict[str, str]], task: str, out: str, n_boot: int, budget: float) -> dict[str, Any]:
-    """Fit one split, write its plots, plan at `budget` FLOPs (0: default); returns a summary dict."""
+def fit_split(rows: list[dict[str, str]], task: str, out: str, n_boot: int, budget: float,
+              plots: bool = True) -> dict[str, Any]:
+    """Fit one split, write its plots (unless `plots` is False), plan at `budget` FLOPs (0: default); returns a
+    summary dict."""
     import numpy as np
 
     from leanvl.scaling.io import from_records
@@ -28,7 +30,8 @@ def fit_split(rows: list[dict[str, str]], task: str, out: str, n_boot: int, budg
     data = from_records(rows, source=os.path.join(out, "results.csv"), task=task)
     fit = fit_law(data, n_boot=n_boot, seed=0)
     q = float(np.median(data.q)) if data.q is not None else 0.0
-    make_plots(fit, data, os.path.join(out, "plots"), q=q, prefix=f"scaling_{task}")
+    if plots:
+        make_plots(fit, data, os.path.join(out, "plots"), q=q, prefix=f"scaling_{task}")
     budget = budget or _budget([r for r in rows if r["task"] == task], q)
     p = plan(fit.law, budget, q, llm_sizes=data.llm_sizes, token_options=data.token_counts)
     best = p.rows[0] if p.rows else None
@@ -65,14 +68,16 @@ def results_table(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def report(rows: list[dict[str, str]], out: str, budget_gflops: float = 0.0, n_boot: int = 1000) -> str:
-    """Fit per split, write DIR/summary.json + summary.md + plots; return the printed summary."""
+def report(rows: list[dict[str, str]], out: str, budget_gflops: float = 0.0, n_boot: int = 1000,
+           plots: bool = True) -> str:
+    """Fit per split, write DIR/summary.json + summary.md + plots (DIR/plots/, unless `plots` is False); return the
+    printed summary."""
     if not rows:
         raise LeanvlError(f"{out}: no results to fit")
     summaries, notes = [], []
     for task in sorted({r["task"] for r in rows}):
         try:
-            summaries.append(fit_split(rows, task, out, n_boot, budget_gflops * 1e9))
+            summaries.append(fit_split(rows, task, out, n_boot, budget_gflops * 1e9, plots))
         except LeanvlError as exc:
             notes.append(f"- {task}: not fitted ({exc})")
     by_task = {s["task"]: s for s in summaries}

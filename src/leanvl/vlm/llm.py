@@ -7,6 +7,7 @@ counts from `param_count(NAME)` (large/tiny = 118x):
 |-------|-------|--------|------------|------|------------|
 | tiny  | 64    | 2      | 4 (2)      | 172  | 107,520    |
 | small | 128   | 4      | 4 (2)      | 344  | 759,296    |
+| medium| 192   | 4      | 6 (2)      | 512  | 1,624,320  |
 | base  | 256   | 6      | 8 (4)      | 688  | 4,419,584  |
 | large | 384   | 8      | 6 (2)      | 1024 | 12,688,896 |
 
@@ -34,6 +35,8 @@ BUILTIN_SIZES: dict[str, dict[str, int]] = {
                  intermediate_size=172),
     "small": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
                   intermediate_size=344),
+    "medium": dict(hidden_size=192, num_hidden_layers=4, num_attention_heads=6, num_key_value_heads=2,
+                   intermediate_size=512),  # between small and base: the CPU scaling recipe's largest size
     "base": dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=8, num_key_value_heads=4,
                  intermediate_size=688),
     "large": dict(hidden_size=384, num_hidden_layers=8, num_attention_heads=6, num_key_value_heads=2,
