@@ -9,7 +9,7 @@ from leanvl.data import synthetic
 from leanvl.errors import LeanvlError
 from leanvl.vlm.batches import open_vlm_source
 from leanvl.vlm.evaluate import eval_items
-from leanvl.vlm.vqa_data import eval_questions, questions_for
+from leanvl.vlm.vqa_data import eval_questions, letter_question, questions_for
 
 
 def _decode(spec, i, split="train"):
@@ -63,8 +63,16 @@ def test_letter_questions_are_answerable_from_the_attrs():
     for i in [i for i in range(30) if synthetic.is_ocr_grid(0, "test", i)]:
         attrs = source.decode(i).attrs
         for qa in eval_questions(attrs, random.Random(i)) + [questions_for(attrs, random.Random(i))]:
-            r, c = map(int, re.search(r"row (\d), column (\d)", qa["question"]).groups())
-            assert qa["answer"] == attrs["grid"][r - 1][c - 1] and len(qa["answer"]) == 1
+            v, h = re.search(r"the (top|bottom)-(left|right) corner", qa["question"]).groups()
+            assert qa["answer"] == attrs["grid"][v == "bottom"][h == "right"] and len(qa["answer"]) == 1
+
+
+def test_larger_grids_are_asked_by_row_and_column():
+    attrs = {"objects": [], "grid": ["ABC", "DEH", "KMO"]}
+    for seed in range(10):
+        qa = letter_question(attrs, random.Random(seed))
+        r, c = map(int, re.search(r"row (\d), column (\d)", qa["question"]).groups())
+        assert qa["answer"] == attrs["grid"][r - 1][c - 1] and qa["split"] == "ocr"
 
 
 def test_ocr_set_needs_synthetic_scenes():

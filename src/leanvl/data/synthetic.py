@@ -260,7 +260,7 @@ def synthetic_key(seed: int, split: str, index: int) -> str:
 
 # ----- letter grids (the `synthetic+ocr` question set) ---------------------------------------------------------------
 OCR_ALPHABET = "ABCDEHKMOSTX"  # 12 capitals that stay distinct at ~12 px
-OCR_GRID = 4  # letters per row and per column
+OCR_GRID = 2  # letters per row and per column (one per corner)
 OCR_GRID_FRACTION = 0.5  # share of `synthetic+ocr` scenes that are letter grids (the rest: the ordinary scene)
 
 

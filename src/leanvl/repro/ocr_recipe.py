@@ -1,9 +1,9 @@
 """`ocr-tokens`: OCR and reasoning accuracy against the visual-token count V at a fixed LLM.
 
-The data is `synthetic+ocr` (leanvl.vlm.vqa_data): half of the scenes are a 4 x 4 grid of capitals asked "What
-letter is in row R, column C?" (split `ocr`), half are the ordinary shape scenes asked one reasoning question. One
+The data is `synthetic+ocr` (leanvl.vlm.vqa_data): half of the scenes are a 2 x 2 grid of capitals asked "What
+letter is in the top-left corner?" (split `ocr`), half are the ordinary shape scenes asked one reasoning question. One
 SuperClass `leanvl_convnet` encoder (8 x 8 grid) trained by the recipe, then one VLM per V (avgpool, frozen encoder,
-stage 2): V = 1 pools the whole grid into one token (which letters, not where), V = 16 gives one token per cell.
+stage 2): V = 1 pools the whole grid into one token (which letters, not where), V = 4 gives one token per letter.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from leanvl.repro.runner import RECIPES, Cell, Recipe
 OCR_SCALES: dict[str, dict[str, Any]] = {
     "tiny": dict(encoder_steps=0, encoder_batch=8, llm="tiny", steps=2, batch_size=4, lr=1e-3, eval_limit=8,
                  tokens=[1, 4]),
-    "cpu": dict(encoder_steps=200, encoder_batch=64, llm="small", steps=500, batch_size=32, lr=1e-3, eval_limit=600,
+    "cpu": dict(encoder_steps=200, encoder_batch=64, llm="small", steps=300, batch_size=32, lr=1e-3, eval_limit=600,
                 tokens=[1, 4, 16, 64]),
     "gpu": dict(encoder_steps=1000, encoder_batch=128, llm="base", steps=3000, batch_size=64, lr=1e-3,
                 eval_limit=2000, tokens=[1, 4, 16, 64]),
@@ -41,7 +41,7 @@ def ocr_cells(s: dict[str, Any], out: str) -> list[Cell]:
 def ocr_report(s: dict[str, Any], rows: list[dict[str, Any]], out: str) -> str:
     """Table (OCR letter questions and reasoning per V, with 95% intervals) and plot.png (accuracy against V)."""
     vlm = [r for r in rows if r["cell"] != ENCODER_CELL]
-    lines = ["| visual tokens | OCR (letter at row, column) | reasoning | train s |", "|---|---|---|---|"]
+    lines = ["| visual tokens | OCR (letter in a named corner) | reasoning | train s |", "|---|---|---|---|"]
     for r in vlm:
         lines.append(f"| {r['tokens']} | {pct(r['splits'].get('ocr'))} | {pct(r['splits'].get('reasoning'))} | "
                      f"{r['train_s']:.0f} |")
@@ -55,5 +55,6 @@ def ocr_report(s: dict[str, Any], rows: list[dict[str, Any]], out: str) -> str:
 
 
 RECIPES.register("ocr-tokens", Recipe(
-    "ocr-tokens", "OCR (letter at a grid cell) and reasoning accuracy against the visual-token count at a fixed LLM",
+    "ocr-tokens", "OCR (the letter in a named corner of a 2x2 grid) and reasoning accuracy against the visual-token "
+    "count at a fixed LLM",
     ocr_settings, ocr_cells, ocr_report))

@@ -9,9 +9,9 @@ scene with 2-4 objects, the colour of the object named by its shape or the shape
 one object (or no uniquely named one) fall back to the default reasoning question; tagged scenes get no OCR question.
 
 Question set `ocr` (`--data synthetic+ocr`): half of the scenes (a pure function of seed, split and index) are a
-4 x 4 grid of capitals (leanvl.data.synthetic.ocr_grid_for_index, attrs `grid`), asked "What letter is in row R,
-column C?" (kind `letter`, split `ocr`, a one-letter answer); the other half are the ordinary scenes, asked one
-reasoning question (no word question). A single pooled token can hold which letters a grid has, not where.
+2 x 2 grid of capitals (leanvl.data.synthetic.ocr_grid_for_index, attrs `grid`), asked "What letter is in the
+top-left corner?" (kind `letter`, split `ocr`, a one-letter answer); the other half are the ordinary scenes, asked
+one reasoning question (no word question). A single pooled token can hold which letters a grid has, not where.
 """
 from __future__ import annotations
 
@@ -100,12 +100,20 @@ def binding_question(attrs: dict[str, Any], rng: random.Random) -> dict[str, str
     return _qa(f"What shape is the {o['color']} object?", o["shape"], "binding")
 
 
+CORNERS = (("top", "left"), ("top", "right"), ("bottom", "left"), ("bottom", "right"))
+
+
 def letter_question(attrs: dict[str, Any], rng: random.Random) -> dict[str, str]:
-    """'What letter is in row R, column C?' of a letter grid (kind `letter`, split `ocr`); rows and columns from 1."""
+    """'What letter is in the top-left corner?' of a 2 x 2 letter grid (kind `letter`, split `ocr`); a larger grid
+    is asked by row and column ('What letter is in row R, column C?', from 1)."""
     rows = attrs["grid"]
     r, c = rng.randrange(len(rows)), rng.randrange(len(rows[0]))
-    return {"question": f"What letter is in row {r + 1}, column {c + 1}? Answer with one letter.",
-            "answer": rows[r][c], "kind": "letter", "split": "ocr"}
+    if len(rows) == 2 and len(rows[0]) == 2:
+        where = "the {}-{} corner".format(*CORNERS[2 * r + c])
+    else:
+        where = f"row {r + 1}, column {c + 1}"
+    return {"question": f"What letter is in {where}? Answer with one letter.", "answer": rows[r][c],
+            "kind": "letter", "split": "ocr"}
 
 
 def _reasoning(attrs: dict[str, Any], rng: random.Random) -> dict[str, str]:
