@@ -42,10 +42,7 @@ def test_quecc_runs_resumes_and_refuses_other_settings(tmp_path):
         run_recipe("quecc", out, scale="cpu", device="cpu")
 
 
-def test_ocr_tokens_and_scaling_write_their_outputs(tmp_path):
-    ocr = run_recipe("ocr-tokens", str(tmp_path / "o"), scale="tiny", device="cpu", log=lambda m: None)
-    assert [r["tokens"] for r in ocr["rows"][1:]] == [1, 4] and "OCR" in _outputs(str(tmp_path / "o"))["table"]
-    # scaling: tests/repro/test_scaling_recipe.py
+# ocr-tokens: tests/repro/test_ocr_recipe.py; scaling: test_scaling_recipe.py; superclass-vs-clip: test_compare_recipe.py
 
 
 def test_cli_rejects_unknown_recipe_and_scale(capsys):

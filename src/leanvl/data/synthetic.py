@@ -256,3 +256,42 @@ def scene_for_index(seed: int, split: str, index: int, *, size: int = DEFAULT_SI
 def synthetic_key(seed: int, split: str, index: int) -> str:
     """The sample key of a synthetic scene (no dots, so it is a valid webdataset key)."""
     return f"synth-s{seed}-{split}-{index:09d}"
+
+
+# ----- letter grids (the `synthetic+ocr` question set) ---------------------------------------------------------------
+OCR_ALPHABET = "ABCDEHKMOSTX"  # 12 capitals that stay distinct at ~12 px
+OCR_GRID = 2  # letters per row and per column (one per corner)
+OCR_GRID_FRACTION = 0.5  # share of `synthetic+ocr` scenes that are letter grids (the rest: the ordinary scene)
+
+
+def _ocr_rng(seed: int, split: str, index: int) -> random.Random:
+    return random.Random(f"leanvl-synthetic-ocr/{seed}/{split}/{index}")
+
+
+def is_ocr_grid(seed: int, split: str, index: int, fraction: float = OCR_GRID_FRACTION) -> bool:
+    """Whether sample `index` of `split` is a letter grid in `synthetic+ocr` (a pure function of its arguments)."""
+    return _ocr_rng(seed, split, index).random() < fraction
+
+
+def ocr_grid_for_index(seed: int, split: str, index: int, *, size: int = DEFAULT_SIZE,
+                       grid: int = OCR_GRID) -> tuple[Image.Image, str, dict[str, Any]]:
+    """A `grid` x `grid` table of capitals from OCR_ALPHABET, one letter centred (with a small jitter) in each cell:
+    (RGB image, caption, attrs with `grid` = the rows as strings, top row first); a pure function of its arguments."""
+    check_params(size, split, 0.0)
+    rng = _ocr_rng(seed, split, index)
+    rng.random()  # the is_ocr_grid draw
+    bg = rng.choice(tuple(BACKGROUNDS))
+    rows = ["".join(rng.choice(OCR_ALPHABET) for _ in range(grid)) for _ in range(grid)]
+    s, cell = _SUPERSAMPLE, size / grid
+    font = _font(max(6, round(cell * 0.8)) * s)
+    ink = (0, 0, 0) if sum(BACKGROUNDS[bg]) > 384 else (255, 255, 255)
+    img = Image.new("RGB", (size * s, size * s), BACKGROUNDS[bg])
+    draw = ImageDraw.Draw(img)
+    jitter = max(0.5, cell * 0.08)
+    for r, row in enumerate(rows):
+        for c, letter in enumerate(row):
+            cx, cy = (c + 0.5) * cell + rng.uniform(-jitter, jitter), (r + 0.5) * cell + rng.uniform(-jitter, jitter)
+            draw.text((cx * s, cy * s), letter, font=font, fill=ink, anchor="mm")
+    caption = f"a {grid} by {grid} grid of letters on a {bg} background: " + ", ".join(" ".join(row) for row in rows)
+    attrs = {"objects": [], "word": None, "background": bg, "grid": rows}
+    return img.reduce(s) if s > 1 else img, caption, attrs

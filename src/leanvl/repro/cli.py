@@ -11,6 +11,7 @@ def load_recipes() -> None:
     import leanvl.repro.compare_recipe  # noqa: F401
     import leanvl.repro.study_recipes  # noqa: F401
     import leanvl.repro.vlm_recipes  # noqa: F401
+    import leanvl.repro.ocr_recipe  # noqa: F401
 
 
 def _repro(args: argparse.Namespace) -> int:

@@ -1,5 +1,5 @@
-"""`quecc` (query-conditioned compression at 1 and 4 tokens on binding questions) and `ocr-tokens` (OCR vs
-reasoning against the visual-token count): both on one SuperClass encoder trained by the recipe itself."""
+"""`quecc` (query-conditioned compression at 1 and 4 tokens on binding questions), on a SuperClass encoder trained
+by the recipe itself (`ocr-tokens` lives in leanvl.repro.ocr_recipe)."""
 from __future__ import annotations
 
 from typing import Any
@@ -18,7 +18,6 @@ VLM_SCALES: dict[str, dict[str, Any]] = {
 QUECC_COMPRESSORS = {"tiny": ["avgpool", "quecc-res"], "cpu": ["avgpool", "tokenpacker", "quecc", "quecc-res"],
                      "gpu": ["avgpool", "tokenpacker", "quecc", "quecc-res"]}
 QUECC_TOKENS = {"tiny": [1], "cpu": [1, 4], "gpu": [1, 4]}
-OCR_TOKENS = {"tiny": [1, 4], "cpu": [1, 4, 16, 64], "gpu": [1, 4, 16, 64]}
 
 
 def _encoder_cell(s: dict[str, Any]) -> Cell:
@@ -55,33 +54,6 @@ def quecc_report(s: dict[str, Any], rows: list[dict[str, Any]], out: str) -> str
     return finish(fig, ax, out, lines)
 
 
-# ----- ocr-tokens --------------------------------------------------------------------------------------------------
-def ocr_settings(scale: str) -> dict[str, Any]:
-    return {**VLM_SCALES[scale], "image_size": image_size(scale), "seed": 0, "data": "synthetic",
-            "compressor": "avgpool", "tokens": OCR_TOKENS[scale]}
-
-
-def ocr_cells(s: dict[str, Any], out: str) -> list[Cell]:
-    return [_encoder_cell(s)] + [_vlm_cell(s, s["compressor"], v) for v in s["tokens"]]
-
-
-def ocr_report(s: dict[str, Any], rows: list[dict[str, Any]], out: str) -> str:
-    vlm = [r for r in rows if r["cell"] != ENCODER_CELL]
-    lines = ["| visual tokens | OCR | reasoning | train s |", "|---|---|---|---|"]
-    for r in vlm:
-        lines.append(f"| {r['tokens']} | {pct(r['splits'].get('ocr'))} | {pct(r['splits'].get('reasoning'))} | "
-                     f"{r['train_s']:.0f} |")
-    fig, ax = figure(f"{s['compressor']} tokens, {s['llm']} LLM, {s['steps']} steps", "visual tokens (log)")
-    for split in ("ocr", "reasoning"):
-        cells = [r for r in vlm if split in r["splits"]]
-        error_bars(ax, [r["tokens"] for r in cells], [r["splits"][split] for r in cells], split, marker="o")
-    ax.set_xscale("log", base=2)
-    return finish(fig, ax, out, lines)
-
-
 RECIPES.register("quecc", Recipe(
     "quecc", "QueCC vs TokenPacker vs avgpool at 1 and 4 tokens on questions about one named object of several",
     quecc_settings, quecc_cells, quecc_report))
-RECIPES.register("ocr-tokens", Recipe(
-    "ocr-tokens", "OCR and reasoning accuracy against the visual-token count at a fixed LLM",
-    ocr_settings, ocr_cells, ocr_report))

@@ -71,7 +71,7 @@ class LlavaJsonSource(Source):
         return Sample(str(entry.get("id", raw)), image, answers[0] if answers else "", attrs)
 
 
-QUESTION_SETS = ("binding",)
+QUESTION_SETS = ("binding", "ocr")
 
 
 class QuestionSetSource(WrappedSource):
@@ -91,9 +91,39 @@ class QuestionSetSource(WrappedSource):
         return sample
 
 
+class OcrGridSource(QuestionSetSource):
+    """`synthetic+ocr`: scene i is a letter grid when synthetic.is_ocr_grid(seed, split, i), else the base's own
+    scene, tagged `questions` = "ocr" (see leanvl.vlm.vqa_data)."""
+
+    def __init__(self, base: Any) -> None:
+        super().__init__(base, "ocr")
+
+    def _grid(self, raw: Any) -> tuple[Any, str, dict[str, Any]] | None:
+        from leanvl.data import synthetic
+
+        b = self.base
+        if not synthetic.is_ocr_grid(b.seed, b.split, raw):
+            return None
+        return synthetic.ocr_grid_for_index(b.seed, b.split, raw, size=b.image_size)
+
+    def caption(self, raw: Any) -> str:
+        grid = self._grid(raw)
+        return grid[1] if grid else self.base.caption(raw)
+
+    def decode(self, raw: Any) -> Sample:
+        grid = self._grid(raw)
+        if grid is None:
+            return super().decode(raw)
+        from leanvl.data import synthetic
+
+        image, caption, attrs = grid
+        attrs["questions"] = self.questions
+        return Sample(synthetic.synthetic_key(self.base.seed, self.base.split, raw), image, caption, attrs)
+
+
 def open_vlm_source(spec: str, *, image_size: int, seed: int = 0, split: str = "train", shuffle: bool = True,
                     cache: Any = None):
-    """`synthetic[:N]` (optionally `+binding`: that question set), a LLaVA `.json`, shards (local or remote,
+    """`synthetic[:N]` (optionally `+binding` or `+ocr`: that question set), a LLaVA `.json`, shards (local or remote,
     `cache`: a ShardCache) or CSV as a Source."""
     base, _, questions = spec.rpartition("+")
     if base.startswith("synthetic") and questions:
@@ -101,7 +131,9 @@ def open_vlm_source(spec: str, *, image_size: int, seed: int = 0, split: str = "
             raise LeanvlError(f"--data {spec}: unknown question set '{questions}' (choose from "
                               f"{', '.join(QUESTION_SETS)})")
         source = open_vlm_source(base, image_size=image_size, seed=seed, split=split, shuffle=shuffle)
-        return QuestionSetSource(source, questions)
+        if questions == "ocr" and not hasattr(source, "word_fraction"):
+            raise LeanvlError(f"--data {spec}: +ocr applies to synthetic or synthetic:N only")
+        return OcrGridSource(source) if questions == "ocr" else QuestionSetSource(source, questions)
     if spec.lower().endswith(".json"):
         return LlavaJsonSource(spec, seed=seed, shuffle=shuffle, image_size=image_size)
     from leanvl.data.sources import open_source

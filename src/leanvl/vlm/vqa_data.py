@@ -7,6 +7,11 @@ Question set `binding` (scenes tagged `attrs["questions"] = "binding"`, e.g. `--
 scene with 2-4 objects, the colour of the object named by its shape or the shape of the object named by its colour
 (kind `binding`, split `reasoning`): the answer needs the one object the question names out of several. Scenes with
 one object (or no uniquely named one) fall back to the default reasoning question; tagged scenes get no OCR question.
+
+Question set `ocr` (`--data synthetic+ocr`): half of the scenes (a pure function of seed, split and index) are a
+2 x 2 grid of capitals (leanvl.data.synthetic.ocr_grid_for_index, attrs `grid`), asked "What letter is in the
+top-left corner?" (kind `letter`, split `ocr`, a one-letter answer); the other half are the ordinary scenes, asked
+one reasoning question (no word question). A single pooled token can hold which letters a grid has, not where.
 """
 from __future__ import annotations
 
@@ -95,6 +100,22 @@ def binding_question(attrs: dict[str, Any], rng: random.Random) -> dict[str, str
     return _qa(f"What shape is the {o['color']} object?", o["shape"], "binding")
 
 
+CORNERS = (("top", "left"), ("top", "right"), ("bottom", "left"), ("bottom", "right"))
+
+
+def letter_question(attrs: dict[str, Any], rng: random.Random) -> dict[str, str]:
+    """'What letter is in the top-left corner?' of a 2 x 2 letter grid (kind `letter`, split `ocr`); a larger grid
+    is asked by row and column ('What letter is in row R, column C?', from 1)."""
+    rows = attrs["grid"]
+    r, c = rng.randrange(len(rows)), rng.randrange(len(rows[0]))
+    if len(rows) == 2 and len(rows[0]) == 2:
+        where = "the {}-{} corner".format(*CORNERS[2 * r + c])
+    else:
+        where = f"row {r + 1}, column {c + 1}"
+    return {"question": f"What letter is in {where}? Answer with one letter.", "answer": rows[r][c],
+            "kind": "letter", "split": "ocr"}
+
+
 def _reasoning(attrs: dict[str, Any], rng: random.Random) -> dict[str, str]:
     """The scene's question set: a binding question when tagged and possible, else a default reasoning one."""
     if attrs.get("questions") == "binding":
@@ -111,7 +132,10 @@ def ocr_question(attrs: dict[str, Any]) -> dict[str, str] | None:
 
 
 def questions_for(attrs: dict[str, Any], rng: random.Random, *, ocr_share: float = 0.5) -> dict[str, str]:
-    """One question for training: OCR with probability `ocr_share` when the scene has a word, else reasoning."""
+    """One question for training: OCR with probability `ocr_share` when the scene has a word, else reasoning (a
+    letter grid's question is always its letter question)."""
+    if attrs.get("grid"):
+        return letter_question(attrs, rng)
     ocr = None if attrs.get("questions") else ocr_question(attrs)
     if ocr is not None and rng.random() < ocr_share:
         return ocr
@@ -119,7 +143,10 @@ def questions_for(attrs: dict[str, Any], rng: random.Random, *, ocr_share: float
 
 
 def eval_questions(attrs: dict[str, Any], rng: random.Random) -> list[dict[str, str]]:
-    """Evaluation questions of one scene: one reasoning question, plus the OCR question when there is a word."""
+    """Evaluation questions of one scene: one reasoning question, plus the OCR question when there is a word (a
+    letter grid: its one letter question)."""
+    if attrs.get("grid"):
+        return [letter_question(attrs, rng)]
     out = [_reasoning(attrs, rng)]
     ocr = None if attrs.get("questions") else ocr_question(attrs)
     if ocr is not None:
