@@ -27,17 +27,20 @@ def test_quecc_runs_resumes_and_refuses_other_settings(tmp_path):
     logs = []
     first = run_recipe("quecc", out, scale="tiny", device="cpu", log=logs.append)
     result = _outputs(out)
-    assert [r["cell"] for r in result["rows"]] == ["encoder", "avgpool-v1", "quecc-res-v1"]
-    assert "binding" in result["table"] and len(logs) == 3
-    vlm = result["rows"][1]
+    assert [r["cell"] for r in result["rows"]] == ["encoder", "ceiling", "avgpool-v1", "quecc-gate-v1"]
+    assert "binding" in result["table"] and len(logs) == 4
+    ceil = result["rows"][1]["ceiling"]
+    assert set(ceil) == {"avgpool-1", "avgpool-4", "oracle-1", "chance"} and ceil["oracle-1"]["n"] == 20
+    assert "oracle-1" in result["table"]
+    vlm = result["rows"][2]
     assert vlm["splits"]["reasoning"]["n"] == 8 and 0 <= vlm["splits"]["reasoning"]["ci"][0] <= 1
     # interrupted after the first VLM cell: only the missing cell runs again, the others keep their rows
-    os.remove(os.path.join(out, "cells", "quecc-res-v1", "done.json"))
+    os.remove(os.path.join(out, "cells", "quecc-gate-v1", "done.json"))
     os.remove(os.path.join(out, "result.json"))
     logs.clear()
     again = run_recipe("quecc", out, scale="tiny", device="cpu", log=logs.append)
-    assert logs == ["leanvl repro: cell 3/3 quecc-res-v1 ..."]
-    assert again["rows"][:2] == first["rows"][:2]
+    assert logs == ["leanvl repro: cell 4/4 quecc-gate-v1 ..."]
+    assert again["rows"][:3] == first["rows"][:3]
     with pytest.raises(LeanvlError, match="other settings"):
         run_recipe("quecc", out, scale="cpu", device="cpu")
 

@@ -120,3 +120,16 @@ def test_quecc_res_is_the_pooled_token_plus_a_query_dependent_term_without_const
         only_pooled = comp(x, m, q)
     assert torch.allclose(only_pooled, pooled, atol=1e-6)
     assert (out - pooled).abs().max() > 1e-3 and (out - flipped).abs().max() > 1e-4
+
+
+def test_quecc_gate_starts_as_avgpool_and_its_gate_learns_first():
+    comp = _make("quecc-gate", 1)
+    x, m, q = _inputs()
+    torch.testing.assert_close(comp(x, m, q), _make("avgpool", 1)(x))
+    comp(x, m, q).pow(2).sum().backward()
+    # at init only the gate gets a gradient (the attention term is multiplied by 0)
+    assert comp.gate.grad.abs().max() > 1e-4
+    assert all(p.grad is None or p.grad.abs().max() == 0 for n, p in comp.named_parameters() if n != "gate")
+    with torch.no_grad():
+        comp.gate.fill_(1.0)
+        assert (comp(x, m, q) - comp(x, m, q.flip(0))).abs().max() > 1e-4  # then the question matters

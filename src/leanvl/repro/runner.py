@@ -59,9 +59,10 @@ def run_cells(cells: list[Cell], out: str, log: Callable[[str], None] = print) -
             continue
         log(f"leanvl repro: cell {i + 1}/{len(cells)} {cell.name} ...")
         os.makedirs(cell_dir, exist_ok=True)
-        t0 = time.time()
+        t0, c0 = time.time(), time.process_time()
         row = {"cell": cell.name, **cell.run(cell_dir)}
         row["wall_s"] = round(time.time() - t0, 1)
+        row["cpu_s"] = round(time.process_time() - c0, 1)  # this process's CPU time: comparable on a shared box
         write_json_atomic(marker, row)
         rows.append(row)
     return rows
@@ -81,6 +82,7 @@ def run_recipe(name: str, out: str, *, scale: str = "cpu", device: str = "auto",
     table = recipe.report(settings, rows, out)
     result = {"recipe": name, "about": recipe.about, "settings": settings, "rows": rows,
               "cells_wall_s": round(sum(r.get("wall_s", 0.0) for r in rows), 1),
+              "cells_cpu_s": round(sum(r.get("cpu_s", 0.0) for r in rows), 1),
               "this_invocation_s": round(time.time() - t0, 1), "table": table}
     write_json_atomic(os.path.join(out, "result.json"), result)
     with open(os.path.join(out, "table.md"), "w") as f:

@@ -1,4 +1,4 @@
-"""Visual-token compressors (registry): none, avgpool, tokenpacker, quecc.
+"""Visual-token compressors (registry): none, avgpool, tokenpacker, quecc (+ quecc-res, quecc-gate).
 
 Every compressor maps the encoder's grid of h x w tokens to V = g x g tokens with g dividing h and w (k = h / g,
 each output token covers one k x k region): 1, 4, 16, 36, 64, 144, 576 on 24x24; 1, 4, 16, 64 on 8x8.
@@ -206,3 +206,21 @@ class QueCCResidual(QueCC):
                 query: torch.Tensor | None = None) -> torch.Tensor:
         pooled = self.regions(x).mean(1).reshape(x.shape[0], self.g * self.g, self.dim)
         return pooled + super().forward(x, multi, query)
+
+
+@register_compressor("quecc-gate")
+class QueCCGated(QueCC):
+    """QueCC as a gated residual on avgpool (not the paper's forward): token = region mean + gate * QueCC(x), with a
+    per-channel gate initialised to 0 (ReZero / Flamingo-style), so the compressor starts as avgpool exactly and the
+    query-conditioned attention enters only as far as training finds it useful. Plain QueCC at 1 token collapses to
+    an image-independent token that the LLM learns to ignore (benchmarks/RESULTS.md); here the pooled content is the
+    token at initialisation and the attention term cannot drown it before it has learned something."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.gate = nn.Parameter(torch.zeros(self.dim))
+
+    def forward(self, x: torch.Tensor, multi: torch.Tensor | None = None,
+                query: torch.Tensor | None = None) -> torch.Tensor:
+        pooled = self.regions(x).mean(1).reshape(x.shape[0], self.g * self.g, self.dim)
+        return pooled + self.gate.to(x.dtype) * super().forward(x, multi, query)
