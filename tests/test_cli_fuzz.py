@@ -57,6 +57,7 @@ FAST = {  # command -> base arguments of a run that takes well under a second ({
     ("data", "synth"): ["--n", "2", "--size", "32", "--out", "{tmp}/synth"],
     ("data", "vqa"): ["--n", "2", "--size", "32", "--out", "{tmp}/vqa"],
     ("data", "reshard"): ["--data", "{shards}", "--max-side", "16", "--out", "{tmp}/resharded"],
+    ("data", "index"): ["--data", "{shards}", "--out", "{tmp}/idx"],
     ("scaling", "fit"): ["--reference", "reasoning", "--bootstrap", "0", "--starts", "1"],
     ("scaling", "plan"): ["--law", "{law}", "--text-tokens", "4", "--budget-gflops", "1000"],
     ("vlm", "lmms-task"): ["--limit", "2", "--size", "32", "--out", "{tmp}/tasks"],

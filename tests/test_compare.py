@@ -84,9 +84,17 @@ def test_refuses_non_empty_out_and_files(tmp_path, capsys):
 
 
 def test_training_failure_is_one_line(tmp_path, capsys):
-    assert main(["compare", *TINY, "--model", "no_such_encoder", "--out", str(tmp_path / "o")]) == 2
+    (tmp_path / "bad.tar").write_text("not a tar\n")  # passes validation, fails in the training process
+    assert main(["compare", *TINY, "--data", str(tmp_path / "bad.tar"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("leanvl: error: superclass training failed") and "no_such_encoder" in err
+    assert err.startswith("leanvl: error: superclass training failed (exit 2)"), err
+
+
+def test_unknown_encoder_is_refused_before_any_training(tmp_path, capsys):
+    assert main(["compare", *TINY, "--model", "no_such_encoder", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no_such_encoder" in err and "training failed" not in err and "\n" not in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_budget_seconds_runs_every_objective_on_the_clock():

@@ -45,13 +45,30 @@ class CompareConfig:
                 raise LeanvlError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.budget not in BUDGETS:
             raise LeanvlError(f"--budget must be one of {', '.join(BUDGETS)}, got '{self.budget}'")
-        if self.budget != "steps" and not 0 < self.seconds < float("inf"):
+        if not 0 < self.seconds < float("inf"):  # NaN fails too
             raise LeanvlError(f"--seconds must be a finite number > 0, got {self.seconds}")
         if self.eval_test < 5:
             raise LeanvlError(f"--eval-test must be >= 5 (retrieval R@5), got {self.eval_test}")
+        self.validate_runs()
         if self.json:
             check_file_writable(self.json, "--json")
         check_dir_creatable(self.out, "--out")
         if os.path.isdir(self.out) and os.listdir(self.out) and not self.overwrite:
             raise LeanvlError(f"--out {self.out} is not empty; pass --overwrite to replace its runs")
         return self
+
+    def validate_runs(self) -> None:
+        """The settings every run gets, checked as `leanvl pretrain` would check them (before any run starts)."""
+        from leanvl import preflight
+        from leanvl.pretrain_config import PretrainConfig
+        from leanvl.train.config import TrainConfig
+
+        for name in ("eval_train", "eval_test"):
+            preflight.items(getattr(self, name), f"--{name.replace('_', '-')}")
+        preflight.data_spec(self.data)
+        preflight.count(self.k, "--k", 1, 10_000)
+        PretrainConfig(objective="clip", data=self.data, model=self.model, image_size=self.image_size,
+                       options={"text_model": self.text_model}).validate()
+        TrainConfig(out=self.out, steps=self.steps, batch_size=self.batch_size, lr=self.lr, warmup=self.warmup,
+                    seed=self.seed, device=self.device, precision=self.precision).validate()
+        preflight.device(self.device)

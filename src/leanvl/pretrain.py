@@ -109,7 +109,11 @@ def run_pretrain(cfg: PretrainConfig, tcfg: TrainConfig) -> TrainResult:
     """Pre-train as configured; writes RUN/config.json, checkpoints, metrics.jsonl and RUN/result.json."""
     cfg.validate()
     tcfg.validate()
-    check_run_dir(tcfg)  # a bad --out, and (below) bad data options, fail before the model is built
+    check_run_dir(tcfg)  # a bad --out, --device, --resume or (below) data option fails before the model is built
+    from leanvl import preflight
+
+    preflight.device(tcfg.device)
+    preflight.resume(tcfg, "pretrain")
     batches = make_batch_fn(cfg, tcfg)
     seed_everything(tcfg.seed)
     task = build_task(cfg)

@@ -55,7 +55,25 @@ class PretrainConfig:
         if self.eval_n < 20:
             raise LeanvlError(f"--eval-n must be >= 20, got {self.eval_n}")
         self.options.validate()
+        self.check_names()
         return self
+
+    def check_names(self) -> None:
+        """The encoder name, weights file and data cache, looked up without building or reading anything."""
+        from leanvl import preflight
+
+        locked = self.options.locked_encoder()
+        if locked:  # LiT loads its encoder from --lit-encoder; --model is unused
+            preflight.existing(locked, "--lit-encoder", kind="dir")
+        else:
+            preflight.encoder_name(self.model, "--model")
+        if self.pretrained != "hub":
+            preflight.weights_file(self.pretrained, "--pretrained")
+        preflight.cache_dir(self.data_cache)
+        preflight.items(self.eval_n, "--eval-n", 20)
+        text_model = getattr(self.options, "text_model", None)
+        if text_model is not None:
+            preflight.text_model(text_model)  # a config lookup, no tower is built
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict; the objective's options nested under `options`."""

@@ -70,9 +70,26 @@ def validate(s: SweepSettings) -> None:
         raise LeanvlError("a sweep needs at least 2 LLM sizes and 2 token counts to fit the law")
     if s.steps < 1 or s.batch_size < 1 or s.eval_limit < 1:
         raise LeanvlError("--steps, --batch-size and --eval-limit must be >= 1")
+    check_cell_values(s)
     grid = create_encoder(s.encoder, image_size=s.image_size).grid
     for v in s.tokens:
         create_compressor(s.compressor, grid=grid, tokens=v, dim=8, multi_dim=8, query_dim=8)
+
+
+def check_cell_values(s: SweepSettings) -> None:
+    """The values every cell trains and evaluates with, checked as `vlm train` checks them (milliseconds)."""
+    from leanvl import preflight
+    from leanvl.train.config import TrainConfig
+    from leanvl.vlm.train import VLMTrainArgs, parse_layers
+
+    TrainConfig(out="-", steps=s.steps, batch_size=s.batch_size, lr=s.lr, seed=s.seed,
+                num_workers=s.num_workers).validate()
+    parse_layers(s.multi_layers)
+    preflight.items(s.eval_limit, "--eval-limit")
+    preflight.data_spec(s.data)
+    for v in s.tokens:
+        VLMTrainArgs(llm=s.llm_sizes[0], encoder=s.encoder, image_size=s.image_size, compressor=s.compressor,
+                     tokens=v, data=s.data).validate()
 
 
 SWEEP_ENTRIES = ("cells", "results.csv", "plots", "summary.json", "summary.md")
@@ -234,7 +251,11 @@ def settings_from_args(args: argparse.Namespace) -> SweepSettings:
 def _sweep(args: argparse.Namespace) -> int:
     from leanvl.sweep_report import report
 
+    from leanvl import preflight
+
     s = settings_from_args(args)
+    preflight.count(args.bootstrap, "--bootstrap", 0, preflight.MAX_ITEMS)
+    preflight.number(args.budget_gflops, "--budget-gflops", lo=0)
     validate(s)
     prepare_dir(args.out, s, args.overwrite)
     rows = run_cells(s, args.out)

@@ -55,21 +55,41 @@ def _report(name: str, args: argparse.Namespace, result: dict) -> int:
     return 0
 
 
-def _check_sizes(args: argparse.Namespace) -> None:
+def _check_args(args: argparse.Namespace, data_kind: str = "any") -> None:
+    """Every value of an eval's flags, checked before the checkpoint is loaded (milliseconds)."""
+    from leanvl import preflight
+
     for name in ("n_train", "n_test"):
-        if getattr(args, name, 1) < 1:
-            raise LeanvlError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+        if hasattr(args, name):
+            preflight.items(getattr(args, name), f"--{name.replace('_', '-')}")
+    for name in ("k", "seeds"):
+        if hasattr(args, name):
+            preflight.count(getattr(args, name), f"--{name}", 1, MAX_SHOTS)
+    preflight.seed(args.seed)
+    preflight.data_spec(args.data, kind=data_kind)
+    if getattr(args, "classnames", "") or getattr(args, "templates", ""):
+        from leanvl.eval.realdata import read_templates
+
+        if args.data == "synthetic":
+            raise LeanvlError("--classnames/--templates apply to real data; synthetic tasks have built-in classes")
+        if args.classnames and args.classnames != "imagenet":
+            preflight.existing(args.classnames, "--classnames", kind="file")
+        if args.templates:
+            read_templates(args.templates)  # a small text file: every line needs its '{}'
+    if not os.path.exists(args.ckpt):
+        raise LeanvlError(f"--ckpt {args.ckpt}: no such directory")
+
+
+MAX_SHOTS = 10_000  # --k shots per class and --seeds repetitions
 
 
 def _zeroshot(args: argparse.Namespace) -> int:
     from leanvl.eval.realdata import zeroshot_real
     from leanvl.eval.zeroshot import zeroshot_synthetic
 
-    _check_sizes(args)
+    _check_args(args)
     model, size = load_text_model(args.ckpt)
     if args.data == "synthetic":
-        if args.classnames or args.templates:
-            raise LeanvlError("--classnames/--templates apply to real data; synthetic tasks have built-in classes")
         return _report("zeroshot", args, zeroshot_synthetic(model, size, n_test=args.n_test, seed=args.seed))
     return _report("zeroshot", args, zeroshot_real(model, args.data, size, args.classnames, args.templates))
 
@@ -77,9 +97,7 @@ def _zeroshot(args: argparse.Namespace) -> int:
 def _fewshot(args: argparse.Namespace) -> int:
     from leanvl.eval.fewshot import fewshot_imagefolder, fewshot_synthetic
 
-    _check_sizes(args)
-    if not os.path.exists(args.ckpt):
-        raise LeanvlError(f"--ckpt {args.ckpt}: no such directory")
+    _check_args(args, data_kind="dir")
     encoder, size = load_encoder_for_eval(args.ckpt)
     if args.data == "synthetic":
         result = fewshot_synthetic(encoder, size, k=args.k, seeds=args.seeds, n_train=args.n_train,
@@ -93,11 +111,15 @@ def _retrieval(args: argparse.Namespace) -> int:
     from leanvl.eval.realdata import retrieval_real
     from leanvl.eval.retrieval import retrieval_synthetic
 
+    from leanvl import preflight
+
+    _check_args(args)
     if args.data != "synthetic":
         model, size = load_text_model(args.ckpt)
         return _report("retrieval", args, retrieval_real(model, args.data, size))
     if args.n < 5:
         raise LeanvlError(f"--n must be >= 5 (R@5 needs 5 candidates), got {args.n}")
+    preflight.items(args.n, "--n")
     model, size = load_text_model(args.ckpt)
     return _report("retrieval", args, retrieval_synthetic(model, size, n=args.n, seed=args.seed))
 
@@ -148,8 +170,7 @@ EVAL_COMMANDS.append(_add_text_evals)
 def _probe(args: argparse.Namespace) -> int:
     from leanvl.eval.probe import probe_imagefolder, probe_synthetic
 
-    if not os.path.exists(args.ckpt):
-        raise LeanvlError(f"--ckpt {args.ckpt}: no such directory")
+    _check_args(args, data_kind="dir")
     encoder, size = load_encoder_for_eval(args.ckpt)
     if args.data == "synthetic":
         result = probe_synthetic(encoder, size, n_train=args.n_train, n_test=args.n_test, seed=args.seed)

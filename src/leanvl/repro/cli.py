@@ -17,8 +17,13 @@ def load_recipes() -> None:
 def _repro(args: argparse.Namespace) -> int:
     from leanvl.repro.runner import run_recipe
 
+    from leanvl import preflight
+    from leanvl.paths import check_dir_creatable
+
     load_recipes()
     out = args.out or f"runs/repro-{args.name}"
+    check_dir_creatable(out, "--out")
+    preflight.device(args.device)
     result = run_recipe(args.name, out, scale=args.scale, device=args.device, overwrite=args.overwrite)
     print(result["table"])
     print(f"\nleanvl repro {args.name}: {out}/result.json, table.md, plot.png (cells {result['cells_wall_s']:.0f} s "

@@ -11,6 +11,8 @@ from leanvl.errors import LeanvlError
 PRECISIONS = ("fp32", "bf16", "amp_bf16", "bf16_master")
 BUDGET_CLOCKS = ("wall", "cpu")
 NAN_POLICIES = ("stop", "skip")
+MAX_BATCH = 2**20  # samples per micro-batch (and micro-batches per step)
+MAX_WORKERS = 1024
 
 
 @dataclass
@@ -61,6 +63,9 @@ class TrainConfig:
         for name, value in positive.items():
             if value < 1:
                 raise LeanvlError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        for name, hi in (("batch_size", MAX_BATCH), ("accum_freq", MAX_BATCH), ("num_workers", MAX_WORKERS)):
+            if getattr(self, name) > hi:  # larger only hangs building the first batch / forking workers
+                raise LeanvlError(f"--{name.replace('_', '-')} must be <= {hi}, got {getattr(self, name)}")
         for name in ("lr", "min_lr", "weight_decay", "beta1", "beta2", "eps", "grad_clip", "max_bad_fraction"):
             if not math.isfinite(getattr(self, name)):
                 raise LeanvlError(f"--{name.replace('_', '-')} must be a finite number, got {getattr(self, name)}")
@@ -96,6 +101,8 @@ class TrainConfig:
         from leanvl.train.report import parse_report_to
 
         parse_report_to(self.report_to)
+        if not self.wandb_project or "/" in self.wandb_project:
+            raise LeanvlError(f"--wandb-project must be a W&B project name (no '/'), got {self.wandb_project!r}")
         if not self.out:
             raise LeanvlError("--out is required")
         return self

@@ -34,8 +34,11 @@ def _ask(args: argparse.Namespace) -> int:
     from leanvl.vlm.generate import generate
     from leanvl.vlm.io import load_vlm
 
+    from leanvl import preflight
+
     if not args.question.strip():
         raise LeanvlError("the question is empty")
+    preflight.count(args.max_new_tokens, "--max-new-tokens", 1, preflight.MAX_NEW_TOKENS)
     try:
         image = Image.open(args.image).convert("RGB")
     except FileNotFoundError:
@@ -54,8 +57,7 @@ def _eval(args: argparse.Namespace) -> int:
     from leanvl.vlm.evaluate import eval_items, evaluate
     from leanvl.vlm.io import load_vlm
 
-    if args.limit is not None and args.limit < 1:
-        raise LeanvlError(f"--limit must be >= 1, got {args.limit}")
+    check_eval_args(args)
     model = load_vlm(args.ckpt)
     items = eval_items(args.data, image_size=model.cfg.image_size, limit=args.limit, seed=args.seed)
     if args.lmms_tasks:
@@ -71,6 +73,22 @@ def _eval(args: argparse.Namespace) -> int:
             json.dump({**result, "records": records} if args.records else result, f, indent=2)
     print(json.dumps(result))
     return 0
+
+
+def check_eval_args(args: argparse.Namespace) -> None:
+    """Every `vlm eval` value, checked before the VLM is loaded (milliseconds)."""
+    from leanvl import preflight
+    from leanvl.vlm.train import check_task_names
+
+    if args.limit is not None:
+        preflight.items(args.limit, "--limit")
+    preflight.batch(args.batch_size)
+    preflight.count(args.max_new_tokens, "--max-new-tokens", 1, preflight.MAX_NEW_TOKENS)
+    preflight.seed(args.seed)
+    preflight.data_spec(args.data)
+    check_task_names(args.lmms_tasks, "--lmms-tasks")
+    if args.lmms_include:
+        preflight.existing(args.lmms_include, "--lmms-include", kind="dir")
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -117,10 +135,29 @@ def _int_list(text: str, flag: str) -> list[int]:
         raise LeanvlError(f"{flag} {text!r}: use comma-separated integers like 1,4,16") from None
 
 
+def check_bench_args(args: argparse.Namespace) -> None:
+    """Upper bounds of the `vlm bench` sizes (BenchGrid checks the lower ones): a huge grid or width would only
+    hang allocating its stand-in tensors."""
+    from leanvl import preflight
+
+    bounds = [("--grid", args.grid, 1, 1024), ("--vision-dim", args.vision_dim, 1, 65536),
+              ("--levels", args.levels, 1, 64), ("--repeats", args.repeats, 1, 100_000),
+              ("--decode-tokens", args.decode_tokens, 0, preflight.MAX_NEW_TOKENS)]
+    for flag, value, lo, hi in bounds:
+        preflight.count(value, flag, lo, hi)
+    for flag, text, lo, hi in (("--tokens", args.tokens, 1, args.grid**2), ("--text-tokens", args.text_tokens, 0,
+                               2**20), ("--batch", args.batch, 1, preflight.MAX_BATCH)):
+        for value in _int_list(text, flag):
+            preflight.count(value, flag, lo, hi)
+    if args.device != "auto":
+        preflight.device(args.device)
+
+
 def _bench(args: argparse.Namespace) -> int:
     from leanvl.vlm.bench import format_rows, summarise, view_rows
     from leanvl.vlm.bench_grid import BenchGrid, run_grid
 
+    check_bench_args(args)
     spec = BenchGrid(llms=[t.strip() for t in args.llm.split(",") if t.strip()],
                      visual_tokens=_int_list(args.tokens, "--tokens"),
                      text_tokens=_int_list(args.text_tokens, "--text-tokens"),

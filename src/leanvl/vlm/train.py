@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,46 @@ class VLMTrainArgs:
     lora: int = opt(0, "LoRA rank for the LLM (peft; 0 = off): base LLM frozen, adapters train")
     lora_alpha: float = opt(0.0, "LoRA alpha (0 = 2 x rank)")
     lora_targets: str = opt("", "comma list of LLM linear layers to adapt ('' = q,k,v,o,gate,up,down _proj)")
+
+    def validate(self) -> "VLMTrainArgs":
+        """LeanvlError naming the first bad value; names and paths are looked up, nothing is built or read."""
+        from leanvl import preflight
+        from leanvl.vlm.compressors import COMPRESSORS
+
+        preflight.llm_name(self.llm)
+        preflight.encoder_name(self.encoder, "--encoder")
+        preflight.weights_file(self.encoder_weights, "--encoder-weights")
+        preflight.count(self.image_size, "--image-size", 8, MAX_IMAGE_SIZE)
+        if self.compressor not in COMPRESSORS:
+            raise COMPRESSORS.unknown(self.compressor)
+        preflight.count(self.tokens, "--tokens", 1, self.image_size**2)  # the exact tiling is checked at build
+        if self.eval_data:
+            preflight.data_spec(self.eval_data, "--eval-data")
+        preflight.items(self.eval_limit, "--eval-limit")
+        check_task_names(self.eval_lmms_tasks, "--eval-lmms-tasks")
+        preflight.cache_dir(self.data_cache)
+        preflight.count(self.lora, "--lora", 0, MAX_LORA_RANK)
+        preflight.number(self.lora_alpha, "--lora-alpha", lo=0)
+        check_layer_names(self.lora_targets, "--lora-targets")
+        return self
+
+
+MAX_IMAGE_SIZE = 1024
+MAX_LORA_RANK = 4096
+
+
+def check_task_names(text: str, flag: str) -> None:
+    """LeanvlError unless every comma-separated entry looks like an lmms-eval task name (letters, digits, _ . -)."""
+    bad = [t for t in text.split(",") if t.strip() and not re.fullmatch(r"[\w.-]+", t.strip())]
+    if bad:
+        raise LeanvlError(f"{flag}: {bad[0]!r} is not a task name (letters, digits, _ . - only)")
+
+
+def check_layer_names(text: str, flag: str) -> None:
+    """LeanvlError unless every comma-separated entry is a module name (a Python identifier)."""
+    bad = [t for t in text.split(",") if t.strip() and not t.strip().isidentifier()]
+    if bad:
+        raise LeanvlError(f"{flag}: {bad[0]!r} is not a layer name like q_proj")
 
 
 def parse_layers(text: str) -> list[int]:
@@ -87,27 +128,33 @@ def _init_from(model: VLM, path: str) -> None:
 
 
 def run_train(args: VLMTrainArgs, tcfg: Any) -> Any:
-    """Build the VLM, write its spec to RUN/vlm, and train it with `leanvl.train.loop.train`."""
+    """Validate everything, open the data, build the VLM, and train it with `leanvl.train.loop.train` (the VLM
+    spec is written to RUN/vlm once the run starts)."""
+    from leanvl import preflight
     from leanvl.train import distributed as dist
     from leanvl.train.identity import check_same_run
     from leanvl.train.loop import seed_everything, train
     from leanvl.train.run_dir import check_run_dir, write_json_atomic
-    from leanvl.vlm.batches import open_vlm_source, vlm_batches
-    from leanvl.vlm.io import SPEC_DIR, build_vlm, save_spec
+    from leanvl.vlm.io import SPEC_DIR, build_vlm, resolve_checkpoint, save_spec
     from leanvl.vlm.lora import apply_lora, lora_spec, trainable_counts
 
     tcfg.validate()
+    args.validate()
     frozen = frozen_parts(args)
     lora = lora_spec(args.lora, args.lora_alpha, args.lora_targets)
+    vcfg = vlm_config(args)
     tcfg.extra = {"vlm": asdict(args), "frozen": sorted(frozen)}
     check_run_dir(tcfg)  # refuse an existing (or, resuming, a different) run before the VLM spec is written into it
     check_same_run(tcfg)
+    preflight.device(tcfg.device)
+    preflight.resume(tcfg, "vlm")
+    if args.init:
+        resolve_checkpoint(args.init)  # reads only: a bad --init fails before the model is built
+    source = _open_source(args, tcfg.seed, encoder_image_size(args))  # bad data fails before the model is built
     seed_everything(tcfg.seed)
-    model = build_vlm(vlm_config(args), encoder_pretrained=args.encoder_weights or None, seed=tcfg.seed)
-    from leanvl.data.mixture import data_options, open_data
-
-    source = open_data(args.data, image_size=model.cfg.image_size, seed=tcfg.seed, opener=open_vlm_source,
-                       **data_options(args))
+    model = build_vlm(vcfg, encoder_pretrained=args.encoder_weights or None, seed=tcfg.seed)
+    if model.cfg.image_size != encoder_image_size(args):
+        source = _open_source(args, tcfg.seed, model.cfg.image_size)
     if args.init:
         _init_from(model, args.init)
     model.set_frozen(frozen)
@@ -118,6 +165,8 @@ def run_train(args: VLMTrainArgs, tcfg: Any) -> Any:
 
         evaluator = vlm_evaluator(model, data=args.eval_data, limit=args.eval_limit, seed=tcfg.seed,
                                   batch_size=tcfg.batch_size, lmms_tasks=args.eval_lmms_tasks)
+    from leanvl.vlm.batches import vlm_batches
+
     batches = vlm_batches(source, model.tokenizer, batch_size=tcfg.batch_size, image_size=model.cfg.image_size,
                           stage=args.stage, seed=tcfg.seed, num_workers=tcfg.num_workers)
     counts = trainable_counts(model)  # before FSDP turns the parameters into shards
@@ -126,3 +175,24 @@ def run_train(args: VLMTrainArgs, tcfg: Any) -> Any:
     if dist.is_main():
         write_json_atomic(os.path.join(tcfg.out, "result.json"), {**asdict(result), "trainable": counts})
     return result
+
+
+def encoder_image_size(args: VLMTrainArgs) -> int:
+    """The input size the VLM will have: a `leanvl export` directory's own size, else --image-size."""
+    import json
+
+    path = os.path.join(args.encoder, "encoder.json")
+    if os.path.isfile(path):
+        try:
+            with open(path) as f:
+                return int(json.load(f)["image_size"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise LeanvlError(f"--encoder {args.encoder}: encoder.json is unreadable") from None
+    return args.image_size
+
+
+def _open_source(args: VLMTrainArgs, seed: int, image_size: int) -> Any:
+    from leanvl.data.mixture import data_options, open_data
+    from leanvl.vlm.batches import open_vlm_source
+
+    return open_data(args.data, image_size=image_size, seed=seed, opener=open_vlm_source, **data_options(args))
