@@ -1,5 +1,7 @@
 """Measurement: SuperClass encoder (recipe cpu settings) once, then VLM cells (size, lr, steps) with a held-out
-answer-token loss and accuracy at the end. Usage: measure.py OUT size:lr:steps[:V] ..."""
+answer-token loss and accuracy at the end (one JSON line per cell).
+Usage: OMP_NUM_THREADS=1 PYTHONPATH=src NEVAL=400 python benchmarks/results/repro-scaling/pilot_budget.py OUT \
+    size:lr:steps[:V[:batch]] ...    (V default 4, batch default 32; the pilots here used batch 16)"""
 import json, os, sys, time
 import torch
 torch.set_num_threads(1)
