@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from leanvl.repro.cells import error_bars, figure, finish, image_size, pct
+from leanvl.repro.cells import error_bars, finish, image_size, pct
 from leanvl.repro.runner import RECIPES, Cell, Recipe
 
 COMPARE_SCALES: dict[str, dict[str, Any]] = {
