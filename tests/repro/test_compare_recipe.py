@@ -56,7 +56,8 @@ def test_runs_on_the_cpu_clock_writes_outputs_and_resumes(tmp_path, fixed_evalua
     assert set(table) == {*COMPARE_RUNS} and "30.0% [" in table["superclass"] and "(lit)" in table["superclass"]
     assert os.path.exists(os.path.join(out, "compare", "compare.md"))
     floor = first["rows"][-1]
-    assert 0 < floor["target_entropy"] < floor["prior_loss"] and "target entropy" in first["table"]
+    assert 0 < floor["target_entropy"] < floor["prior_loss"] and "image-independent prior" in first["table"]
+    assert "| superclass | 30.0% [" in first["table"].split("per task")[1]  # the per-task probe table
     # interrupted in the LiT cell, after its last checkpoint: only LiT (resumed, nothing left to train) and the
     # evaluation run again; the other rows are kept as they were
     steps = first["rows"][3]["step"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from leanvl.repro.cells import error_bars, figure, finish, image_size, pct
+from leanvl.repro.cells import error_bars, finish, image_size, pct
 from leanvl.repro.runner import RECIPES, Cell, Recipe
 
 COMPARE_SCALES: dict[str, dict[str, Any]] = {
@@ -164,7 +164,11 @@ def task_counts(cfg: Any) -> dict[str, dict[str, int]]:
     from leanvl.eval.zeroshot import synthetic_zeroshot_labels
 
     _, attrs = synthetic_split("test", cfg.eval_test, cfg.image_size, cfg.seed)
-    probe = {t: sum(1 for a in attrs if keep(a)) for t, (keep, _) in SYNTHETIC_TASKS.items()}
+    _, fit = synthetic_split("val", cfg.eval_train, cfg.image_size, cfg.seed)  # a probe scores the classes it saw
+    probe = {}
+    for t, (keep, label) in SYNTHETIC_TASKS.items():
+        seen = {label(a) for a in fit if keep(a)}
+        probe[t] = sum(1 for a in attrs if keep(a) and label(a) in seen)
     zeroshot = {t: len(rows) for t, (rows, *_rest) in synthetic_zeroshot_labels(attrs).items()}
     return {"probe": probe, "zeroshot": zeroshot}
 
@@ -190,14 +194,15 @@ def compare_report(s: dict[str, Any], rows: list[dict[str, Any]], out: str) -> s
     obj, n = ev["objectives"], ev["n"]
     floor = next((r for r in rows if r["cell"] == "superclass-floor"), None)
     clock = "CPU" if s["budget"] == "cpu-seconds" else "wall"
-    lines = [f"| objective | steps | train {clock} s (budget {s['seconds']:g}) | process wall s / CPU s | images/s "
-             "| final loss (target entropy) | linear probe | 10-shot (mean ± std) | zero-shot |",
+    lines = [f"| objective | steps | train {clock} s (budget {s['seconds']:g}) | process wall s / CPU s | images per "
+             f"train {clock} s | final loss (target entropy) | linear probe | 10-shot (mean ± std) | zero-shot |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name in ENCODERS + ("lit",):
         o = obj["superclass"]["lit"] if name == "lit" else obj[name]
-        floor = f" ({o['target_entropy']:.3f})" if o.get("target_entropy") is not None else ""
+        ent = f" ({o['target_entropy']:.3f})" if o.get("target_entropy") is not None else ""
         head = (f"| {name} | {o['steps']} | {o['train_s']:.1f} | {_num(o['process_wall_s'])} / "
-                f"{_num(o['process_cpu_s'])} | {o['images_per_s']:.1f} | {o['final_loss']:.4f}{floor} |")
+                f"{_num(o['process_cpu_s'])} | {o['steps'] * s['batch_size'] / o['train_s']:.1f} | "
+                f"{o['final_loss']:.4f}{ent} |")
         if name == "lit":
             lines.append(head + " (SuperClass's encoder, locked) | | text tower for SuperClass's zero-shot |")
             continue
@@ -205,9 +210,13 @@ def compare_report(s: dict[str, Any], rows: list[dict[str, Any]], out: str) -> s
         lines.append(head + f" {pct(mean_interval(o['probe'], n['probe']))} | {o['fewshot_top1'] * 100:.1f} ± "
                      f"{o['fewshot_top1_std'] * 100:.1f} | {pct(mean_interval(zs, n['zeroshot']))} "
                      f"({o['zeroshot_via']}) |")
+    lines += ["", "| linear probe per task | " + " | ".join(n["probe"]) + " |", "|---" * (len(n["probe"]) + 1) + "|"]
+    for name in ENCODERS:
+        tasks = mean_interval(obj[name]["probe"], n["probe"])["tasks"]
+        lines.append(f"| {name} | " + " | ".join(pct(tasks[t]) for t in n["probe"]) + " |")
     seeds = obj["superclass"]["fewshot"]["seeds"]
     lines += ["", f"Probe and zero-shot: mean over tasks, 95% interval (normal approximation from each task's n; "
-                  f"per-task Wilson intervals in result.json). 10-shot: mean ± std over {seeds} episodes (seeds) "
+                  f"per task: Wilson). 10-shot: mean ± std over {seeds} episodes (seeds) "
                   f"of {s['k']} shots per class, averaged over tasks."]
     if floor:
         lines += ["", f"SuperClass loss references from captions alone ({floor['n_test']} held-out captions): target "
