@@ -50,7 +50,13 @@ def ocr_report(s: dict[str, Any], rows: list[dict[str, Any]], out: str) -> str:
     for split in ("ocr", "reasoning"):
         cells = [r for r in vlm if split in r["splits"]]
         error_bars(ax, [r["tokens"] for r in cells], [r["splits"][split] for r in cells], split, marker="o")
+    from leanvl.data.synthetic import OCR_ALPHABET
+
+    chance = 100 / len(OCR_ALPHABET)
+    ax.axhline(chance, color="gray", linestyle=":", label=f"OCR chance ({chance:.1f}%)")
     ax.set_xscale("log", base=2)
+    ax.set_xticks(s["tokens"], [str(v) for v in s["tokens"]])
+    lines.append(f"\nOCR chance: {chance:.1f}% (1 of {len(OCR_ALPHABET)} letters).")
     return finish(fig, ax, out, lines)
 
 

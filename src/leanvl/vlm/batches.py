@@ -15,7 +15,7 @@ import torch
 
 from leanvl.data.sample import Sample, SkipSample
 from leanvl.data.source_base import WrappedSource
-from leanvl.data.sources import Source, decode_image
+from leanvl.data.sources import Source, SyntheticSource, decode_image
 from leanvl.errors import DataError, LeanvlError
 from leanvl.vlm.chat import collate, encode_conversation
 from leanvl.vlm.vqa_data import caption_conversation, conversation, questions_for, read_llava_json
@@ -131,7 +131,7 @@ def open_vlm_source(spec: str, *, image_size: int, seed: int = 0, split: str = "
             raise LeanvlError(f"--data {spec}: unknown question set '{questions}' (choose from "
                               f"{', '.join(QUESTION_SETS)})")
         source = open_vlm_source(base, image_size=image_size, seed=seed, split=split, shuffle=shuffle)
-        if questions == "ocr" and not hasattr(source, "word_fraction"):
+        if questions == "ocr" and not isinstance(source, SyntheticSource):
             raise LeanvlError(f"--data {spec}: +ocr applies to synthetic or synthetic:N only")
         return OcrGridSource(source) if questions == "ocr" else QuestionSetSource(source, questions)
     if spec.lower().endswith(".json"):
