@@ -17,9 +17,11 @@ VLM_SCALES: dict[str, dict[str, Any]] = {
 }
 QUECC_COMPRESSORS = {"tiny": ["avgpool", "quecc-gate"], "cpu": ["avgpool", "tokenpacker", "quecc", "quecc-gate"],
                      "gpu": ["avgpool", "tokenpacker", "quecc", "quecc-gate", "quecc-res"]}
-# quecc's own budget (on top of VLM_SCALES): 400 steps x 32 per cell at cpu, and the MLP read-out ceiling's sizes.
+# quecc's own budget (on top of VLM_SCALES): 400 steps x 16 per cell at cpu (fits ~30 min of one core), and the
+# sizes of the MLP read-out ceiling.
 QUECC_BUDGET = {"tiny": dict(ceiling_train=40, ceiling_test=20, ceiling_epochs=2),
-                "cpu": dict(steps=400, eval_limit=400, ceiling_train=2000, ceiling_test=500, ceiling_epochs=60),
+                "cpu": dict(steps=400, batch_size=16, eval_limit=400, ceiling_train=2000, ceiling_test=500,
+                            ceiling_epochs=60),
                 "gpu": dict(ceiling_train=8000, ceiling_test=2000, ceiling_epochs=100)}
 CEILING_CELL = "ceiling"
 QUECC_TOKENS = {"tiny": [1], "cpu": [1, 4], "gpu": [1, 4]}
