@@ -67,6 +67,10 @@ class Compressor(nn.Module):
         x = x.reshape(b, g, k, g, k, d).permute(0, 1, 3, 2, 4, 5)
         return x.reshape(b * g * g, k * k, d)
 
+    def region_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, h*w, d] -> [B, g*g, d]: each output token's k x k region mean (the avgpool token)."""
+        return self.regions(x).mean(1).reshape(x.shape[0], self.g * self.g, self.dim)
+
 
 @register_compressor("none")
 class NoCompressor(Compressor):
@@ -204,8 +208,7 @@ class QueCCResidual(QueCC):
 
     def forward(self, x: torch.Tensor, multi: torch.Tensor | None = None,
                 query: torch.Tensor | None = None) -> torch.Tensor:
-        pooled = self.regions(x).mean(1).reshape(x.shape[0], self.g * self.g, self.dim)
-        return pooled + super().forward(x, multi, query)
+        return self.region_mean(x) + super().forward(x, multi, query)
 
 
 @register_compressor("quecc-gate")
@@ -222,5 +225,4 @@ class QueCCGated(QueCC):
 
     def forward(self, x: torch.Tensor, multi: torch.Tensor | None = None,
                 query: torch.Tensor | None = None) -> torch.Tensor:
-        pooled = self.regions(x).mean(1).reshape(x.shape[0], self.g * self.g, self.dim)
-        return pooled + self.gate.to(x.dtype) * super().forward(x, multi, query)
+        return self.region_mean(x) + self.gate.to(x.dtype) * super().forward(x, multi, query)
