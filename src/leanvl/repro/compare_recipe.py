@@ -15,7 +15,7 @@ from leanvl.repro.runner import RECIPES, Cell, Recipe
 COMPARE_SCALES: dict[str, dict[str, Any]] = {
     "tiny": dict(budget="cpu-seconds", seconds=0.5, batch_size=8, warmup=2, eval_every=4, eval_n=20,
                  eval_train=60, eval_test=40, k=2),
-    "cpu": dict(budget="cpu-seconds", seconds=180.0, batch_size=64, warmup=10, eval_every=40, eval_n=300,
+    "cpu": dict(budget="cpu-seconds", seconds=330.0, batch_size=64, warmup=10, eval_every=40, eval_n=300,
                 eval_train=2000, eval_test=1000, k=10),
     "gpu": dict(budget="seconds", seconds=300.0, batch_size=256, warmup=50, eval_every=200, eval_n=500,
                 eval_train=4000, eval_test=2000, k=10),

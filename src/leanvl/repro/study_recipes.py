@@ -12,7 +12,7 @@ from leanvl.repro.runner import RECIPES, Cell, Recipe
 # ----- scaling -----------------------------------------------------------------------------------------------------
 # Budget rule: every LLM size trains the same steps x batch (samples seen); its peak lr scales as 1/width
 # (lr = 3e-3 x 64 / hidden size: tiny 3e-3, small 1.5e-3, medium 1e-3, base 7.5e-4, large 5e-4), muP-style.
-# The cpu steps are what the 20-minute budget affords, not "until the held-out loss flattens" (README "#### scaling").
+# The cpu steps are what the 30-minute budget affords, not "until the held-out loss flattens" (README "#### scaling").
 LR_AT_WIDTH_64 = 3e-3
 
 
@@ -27,7 +27,7 @@ SCALING_SCALES: dict[str, dict[str, Any]] = {
     "tiny": dict(encoder_steps=0, encoder_batch=8, llm_sizes=["tiny", "small"], tokens=[1, 4], batch_size=4,
                  steps=2, eval_limit=8, n_boot=10),
     "cpu": dict(encoder_steps=200, encoder_batch=64, llm_sizes=["tiny", "small", "medium"], tokens=[1, 4, 16],
-                batch_size=16, steps=150, eval_limit=400, n_boot=200),
+                batch_size=16, steps=250, eval_limit=400, n_boot=200),
     "gpu": dict(encoder_steps=1000, encoder_batch=128, llm_sizes=["tiny", "small", "base", "large"],
                 tokens=[1, 4, 16, 64], batch_size=64, steps=500, eval_limit=1000, n_boot=500),
 }
