@@ -66,3 +66,39 @@ def test_cpu_clock_counts_this_process_cpu_time_not_sleep(tmp_path):
 def test_bad_max_seconds_clock_is_one_line_error(tmp_path):
     with pytest.raises(LeanvlError, match="--max-seconds-clock must be one of wall, cpu"):
         TrainConfig(out=str(tmp_path), max_seconds_clock="gpu").validate()
+
+
+def test_resume_keeps_the_step_time_estimate_so_a_finished_run_stays_finished(tmp_path):
+    """A run stopped because less than half a step was left: its resume must not train one more step (the estimate
+    of a step's time travels in the checkpoint)."""
+    import torch
+
+    from leanvl.train.budget import TimeBudget
+
+    now = [0.0]
+    cfg = TrainConfig(out=str(tmp_path), max_seconds=1.0)
+
+    def budget_at(spent=None, step_s=None):
+        b = TimeBudget(cfg, torch.device("cpu"))
+        b.clock = lambda: now[0]
+        if spent is not None:
+            b.resume(spent, step_s)
+        now[0] = 0.0
+        b.start()
+        return b
+
+    first = budget_at()
+    stops = []
+    for t in (0.0, 0.4, 0.8):  # steps of 0.4 s: at 0.8 s only 0.2 s (half a step) is left
+        now[0] = t
+        stops.append(first.exhausted())
+    assert stops == [False, False, True]
+    first.pause()
+    assert not budget_at(first.elapsed()).exhausted()  # without the estimate: one more step would run
+    assert budget_at(first.elapsed(), first.step_s).exhausted()
+    # end to end: a finished timed run resumed on the same budget trains no further step
+    out = str(tmp_path / "run")
+    kw = dict(out=out, steps=BIG, batch_size=4, lr=1e-2, warmup=2, progress=False, log_every=1, max_seconds=0.6)
+    done = train(make_task(), fake_batches(4), TrainConfig(**kw))
+    again = train(make_task(), fake_batches(4), TrainConfig(**kw, resume="latest"))
+    assert again.step == done.step

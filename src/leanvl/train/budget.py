@@ -1,7 +1,8 @@
 """`--max-seconds`: a wall-clock training budget. Training stops at the step boundary nearest the budget (it stops
 once less than half a typical step is left), and the cosine schedule runs over the budget's time instead of
 `--steps` (warmup stays in steps). Elapsed training time is kept in checkpoints so a resumed run spends only what
-is left; evaluation and checkpoint writing are not counted. `--max-seconds-clock cpu` counts this process's CPU
+is left (with the running step-time estimate, so that a resume of a finished run trains nothing more); evaluation
+and checkpoint writing are not counted. `--max-seconds-clock cpu` counts this process's CPU
 time (time.process_time, all threads) instead of elapsed time, so that runs on a shared CPU box get equal compute
 whatever the load beside them."""
 from __future__ import annotations
@@ -27,9 +28,11 @@ class TimeBudget:
         self.step_s: float | None = None  # running estimate of one step's time
         self.last_check: float | None = None
 
-    def resume(self, spent: float) -> None:
-        """Continue a run that already trained `spent` seconds."""
+    def resume(self, spent: float, step_s: float | None = None) -> None:
+        """Continue a run that already trained `spent` seconds, whose steps took about `step_s` seconds (kept in
+        the checkpoint, so a resumed run makes the same stop decision as the run that wrote it)."""
         self.spent = float(spent)
+        self.step_s = None if step_s is None else float(step_s)
 
     def start(self) -> None:
         """(Re)start the clock: training time counts from here."""

@@ -136,7 +136,7 @@ class Trainer:
             self.nonfinite_skipped = int(state.get("nonfinite_skipped", 0))
             self.data_stats.load(state.get("data_stats", {}))
             self.nonfinite.since = self.step
-            self.budget.resume(float(state.get("train_seconds", 0.0)))
+            self.budget.resume(float(state.get("train_seconds", 0.0)), state.get("step_seconds"))
         except (KeyError, TypeError, ValueError, AttributeError):
             raise LeanvlError(f"checkpoint {path}: state.json does not have the expected fields") from None
         if self.main:
@@ -218,7 +218,7 @@ class Trainer:
         self.budget.pause()  # checkpoint writing is not training time
         extra = {"samples": self.samples, "nonfinite_skipped": self.nonfinite_skipped,
                  "data_stats": self.data_stats.as_dict(), "world_size": self.world,
-                 "train_seconds": self.budget.elapsed()}
+                 "train_seconds": self.budget.elapsed(), "step_seconds": self.budget.step_s}
         if self.cfg.fsdp:  # collective: every rank writes its shards
             save_sharded(self.cfg.out, self.step, self.task, self.optimizer, extra, self.cfg.keep)
         elif self.main:
