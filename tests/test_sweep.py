@@ -36,6 +36,14 @@ def test_tiny_sweep_end_to_end_resumable_and_fittable(tmp_path, capsys):
     # rerun: every cell is done, no row is added
     assert main(["sweep", *TINY, "--out", out]) == 0
     assert rows(out) == first
+    # --cache-features: the later cells read the frozen encoder's features of the first; the same rows
+    cached = str(tmp_path / "cached")
+    capsys.readouterr()
+    assert main(["sweep", *TINY, "--out", cached, "--cache-features"]) == 0
+    assert "--cache-features: " in capsys.readouterr().out
+    timing = ("train_wall_s", "eval_wall_s")
+    assert [{k: v for k, v in r.items() if k not in timing} for r in rows(cached)] == \
+        [{k: v for k, v in r.items() if k not in timing} for r in first]
     # the CSV is what `leanvl scaling fit` reads
     assert main(["scaling", "fit", os.path.join(out, "results.csv"), "--bootstrap", "10"]) == 0
     assert "reasoning" in capsys.readouterr().out
@@ -62,6 +70,7 @@ def test_interrupted_cell_resumes_from_its_checkpoint(tmp_path):
     (["--llm-sizes", "tiny,gigantic"], "unknown LLM size"),
     (["--tokens", "1,3"], "do not tile"),
     (["--out", "/proc/leanvl-sweep"], "cannot write"),
+    (["--cache-features", "--cache-gb", "nan"], "--cache-gb must be a positive number"),
 ])
 def test_bad_input_exit_2(tmp_path, capsys, args, needle):
     base = ["sweep", *TINY, "--out", str(tmp_path / "sw")]

@@ -252,20 +252,25 @@ def _sweep(args: argparse.Namespace) -> int:
     from leanvl.sweep_report import report
 
     from leanvl import preflight
+    from leanvl.vlm import feature_cache
 
     s = settings_from_args(args)
     preflight.count(args.bootstrap, "--bootstrap", 0, preflight.MAX_ITEMS)
     preflight.number(args.budget_gflops, "--budget-gflops", lo=0)
     validate(s)
-    prepare_dir(args.out, s, args.overwrite)
-    rows = run_cells(s, args.out)
+    with feature_cache.from_flags(args) as cache:
+        prepare_dir(args.out, s, args.overwrite)
+        rows = run_cells(s, args.out)
     print(report(rows, args.out, budget_gflops=args.budget_gflops, n_boot=args.bootstrap))
+    if cache is not None:
+        print(f"leanvl sweep: {feature_cache.report(cache)}")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `sweep`."""
     from leanvl.cliutil import add_dataclass_args
+    from leanvl.vlm import feature_cache
 
     p = sub.add_parser("sweep", help="train a VLM grid (LLM size x visual tokens), fit the scaling law per split, plan")
     add_dataclass_args(p, SweepSettings, convert={name: lambda v: ",".join(map(str, v)) for name in LIST_FLAGS})
@@ -275,4 +280,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=output_dir("--out"),
                    help="sweep directory (results.csv, cells/, plots/, summary.*)")
     p.add_argument("--overwrite", action="store_true", help="replace a sweep with other settings in --out")
+    feature_cache.add_flags(p)
     p.set_defaults(func=_sweep)

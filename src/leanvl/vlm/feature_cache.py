@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-import torch
+if TYPE_CHECKING:  # torch is imported where used: the CLI registers these flags without it
+    import torch
 
-Features = tuple[torch.Tensor, torch.Tensor]
+Features = tuple["torch.Tensor", "torch.Tensor"]
 
 
 class FeatureCache:
@@ -72,6 +73,34 @@ def caching(max_gb: float = 4.0) -> Iterator[FeatureCache]:
         _ACTIVE = None
 
 
+def add_flags(parser: Any) -> None:
+    """`--cache-features` and `--cache-gb` on an argparse parser (`leanvl repro`, `leanvl sweep`)."""
+    parser.add_argument("--cache-features", action="store_true",
+                        help="reuse the frozen encoder's features of batches an earlier cell encoded (same results)")
+    parser.add_argument("--cache-gb", type=float, default=4.0, help="--cache-features: most memory the cache holds")
+
+
+def from_flags(args: Any) -> contextlib.AbstractContextManager:
+    """The cache the flags ask for (`caching(args.cache_gb)`), or a context yielding None; LeanvlError for a bad
+    --cache-gb."""
+    from leanvl.errors import LeanvlError
+
+    if not args.cache_features:
+        return contextlib.nullcontext(None)
+    if not (0 < args.cache_gb < float("inf")):
+        raise LeanvlError(f"--cache-gb must be a positive number, got {args.cache_gb}")
+    return caching(args.cache_gb)
+
+
+def report(cache: FeatureCache | None) -> str:
+    """One line on what the cache did ('' without a cache)."""
+    if cache is None:
+        return ""
+    st = cache.stats()
+    return (f"--cache-features: {st['hits']} batches from the cache, {st['misses']} encoded, "
+            f"{st['bytes'] / 2**30:.2f} GiB held")
+
+
 def batch_digest(images: torch.Tensor) -> tuple:
     """The exact identity of an image batch: shape, dtype, device and a digest of its bytes."""
     return (tuple(images.shape), str(images.dtype), str(images.device),
@@ -79,6 +108,8 @@ def batch_digest(images: torch.Tensor) -> tuple:
 
 
 def _bytes(t: torch.Tensor) -> bytes:
+    import torch
+
     flat = t.detach().contiguous().cpu().reshape(-1)
     return (flat if flat.dtype == torch.uint8 else flat.view(torch.uint8)).numpy().tobytes()
 
@@ -94,6 +125,8 @@ def _weights_digest(module: torch.nn.Module) -> str:
 def tower_key(tower: Any) -> tuple:
     """(weights digest, layers read, autocast state) of a VisionTower; the digest is recomputed whenever a
     parameter or buffer was written in place since (torch's tensor version counters)."""
+    import torch
+
     enc = tower.encoder
     version = sum(t._version for t in enc.state_dict(keep_vars=True).values())
     memo = getattr(tower, "_cache_digest", None)
