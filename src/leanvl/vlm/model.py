@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from leanvl.errors import LeanvlError
-from leanvl.vlm import feature_cache
+from leanvl.vlm.feature_cache import active as active_feature_cache
 from leanvl.vlm.chat import IGNORE_INDEX, IMAGE_TOKEN_ID, query_batch
 from leanvl.vlm.compressors import create_compressor
 from leanvl.vlm.projector import Projector
@@ -113,7 +113,7 @@ class VLM(nn.Module):
     def visual_tokens(self, images: torch.Tensor, questions: list[str] | None = None,
                       query: torch.Tensor | None = None) -> torch.Tensor:
         """images [B,3,S,S] -> projected visual tokens [B, V, llm width] (QueCC: `query` or the `questions`)."""
-        cache = feature_cache.active()  # --cache-features: batches encoded before by these weights (feature_cache.py)
+        cache = active_feature_cache()  # --cache-features: batches encoded before by these weights (feature_cache.py)
         if cache is not None and not self.encoder.training and ("encoder" in self.frozen or
                                                                 not torch.is_grad_enabled()):
             with torch.no_grad():

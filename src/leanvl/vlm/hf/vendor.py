@@ -24,6 +24,7 @@ VENDORED = {
     "leanvl.vlm.compressors": "leanvl_compressors",
     "leanvl.vlm.projector": "leanvl_projector",
     "leanvl.vlm.vision": "leanvl_vision",
+    "leanvl.vlm.feature_cache": "leanvl_feature_cache",
     "leanvl.vlm.model": "leanvl_model",
     "leanvl.vlm.generate": "leanvl_generate",
 }
