@@ -75,6 +75,7 @@ ACCEPTED = {
     ("*", "--eps", HUGE): "finite: AdamW with a huge epsilon is a (slow) SGD",
     ("*", "--grad-clip", "0"): "clipping off",
     ("*", "--grad-clip", HUGE): "a bound that never binds",
+    ("*", "--cache-gb", HUGE): "a cap on the feature cache that is never reached: it stores what the run encodes",
     ("*", "--beta1", "0"): "AdamW without momentum",
     ("*", "--beta2", "0"): "AdamW with beta2 = 0 (RMS of the last gradient)",
     ("*", "--save-every", "0"): "checkpoint only at the end",

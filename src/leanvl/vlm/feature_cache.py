@@ -85,11 +85,9 @@ def from_flags(args: Any) -> contextlib.AbstractContextManager:
     --cache-gb."""
     from leanvl.errors import LeanvlError
 
-    if not args.cache_features:
-        return contextlib.nullcontext(None)
-    if not (0 < args.cache_gb < float("inf")):
+    if not (0 < args.cache_gb < float("inf")):  # checked with or without --cache-features: no silent bad value
         raise LeanvlError(f"--cache-gb must be a positive number, got {args.cache_gb}")
-    return caching(args.cache_gb)
+    return caching(args.cache_gb) if args.cache_features else contextlib.nullcontext(None)
 
 
 def report(cache: FeatureCache | None) -> str:
