@@ -5,6 +5,7 @@ cells' losses and accuracies equal the uncached ones.
 
 usage: OMP_NUM_THREADS=1 python benchmarks/feature_cache_bench.py ENCODER_EXPORT_DIR [STEPS]
 (ENCODER_EXPORT_DIR: a recipe's DIR/cells/encoder/export, e.g. from `leanvl repro quecc`.) Run on a quiet box."""
+import contextlib
 import json
 import os
 import shutil
@@ -22,10 +23,7 @@ CELLS = (("avgpool", 1), ("quecc-gate", 4))
 
 def run(root: str, s: dict, cache: bool) -> list:
     rows = []
-    ctx = caching() if cache else None
-    if ctx:
-        ctx.__enter__()
-    try:
+    with caching() if cache else contextlib.nullcontext():
         for comp, tok in CELLS:
             t0, c0 = time.time(), time.process_time()
             row = train_eval_vlm(os.path.join(root, "cells", f"{comp}-v{tok}"), s, compressor=comp, tokens=tok)
@@ -33,9 +31,6 @@ def run(root: str, s: dict, cache: bool) -> list:
                                                                               "metrics.jsonl"))]
             rows.append({"cell": f"{comp}-v{tok}", "cpu_s": time.process_time() - c0, "wall_s": time.time() - t0,
                          "losses": losses, "kinds": row["kinds"], "splits": row["splits"]})
-    finally:
-        if ctx:
-            ctx.__exit__(None, None, None)
     return rows
 
 

@@ -263,7 +263,7 @@ def _sweep(args: argparse.Namespace) -> int:
         rows = run_cells(s, args.out)
     print(report(rows, args.out, budget_gflops=args.budget_gflops, n_boot=args.bootstrap))
     if cache is not None:
-        print(f"leanvl sweep: {feature_cache.report(cache)}")
+        print(f"leanvl sweep: {cache.summary()}")
     return 0
 
 

@@ -29,7 +29,7 @@ def _repro(args: argparse.Namespace) -> int:
         result = run_recipe(args.name, out, scale=args.scale, device=args.device, overwrite=args.overwrite)
     print(result["table"])
     if cache is not None:
-        print(f"\nleanvl repro: {feature_cache.report(cache)}")
+        print(f"\nleanvl repro: {cache.summary()}")
     print(f"\nleanvl repro {args.name}: {out}/result.json, table.md, plot.png (cells {result['cells_wall_s']:.0f} s "
           f"in all, this run {result['this_invocation_s']:.0f} s)")
     return 0

@@ -5,13 +5,14 @@ they encode the same image batches in the same order. A hit returns what the enc
 batch before. The key is a digest of the encoder's weights and buffers, the layers read, the autocast state and
 the batch's bytes, so the training is bit-identical to a run without the cache. Only batches are cached, not
 single images: a batch mixing images seen in different batches is recomputed. An encoder in training mode is
-never cached.
+never cached. The digest reads the batch on the host (on a GPU, one copy per step).
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+import itertools
+from typing import TYPE_CHECKING, Any, Iterator
 
 if TYPE_CHECKING:  # torch is imported where used: the CLI registers these flags without it
     import torch
@@ -28,8 +29,8 @@ class FeatureCache:
         self.bytes = 0
         self.hits = self.misses = self.full = 0
 
-    def features(self, tower: Any, images: torch.Tensor, compute: Callable[[torch.Tensor], Features]) -> Features:
-        """`compute(images)`, or its stored result for the same encoder weights, layers and image bytes."""
+    def features(self, tower: Any, images: torch.Tensor) -> Features:
+        """`tower(images)`, or its stored result for the same encoder weights, layers and image bytes."""
         key = (tower_key(tower), batch_digest(images))
         got = self.store.get(key)
         if got is not None:
@@ -37,7 +38,7 @@ class FeatureCache:
             x = got[0].clone()
             return x, (x if got[1] is None else got[1].clone())
         self.misses += 1
-        x, m = compute(images)
+        x, m = tower(images)
         size = x.numel() * x.element_size() + (0 if m is x else m.numel() * m.element_size())
         if self.bytes + size <= self.max_bytes:
             self.store[key] = (x.detach().clone(), None if m is x else m.detach().clone())
@@ -49,6 +50,11 @@ class FeatureCache:
     def stats(self) -> dict[str, Any]:
         """Hits, misses, batches not stored (cache full) and bytes held."""
         return {"hits": self.hits, "misses": self.misses, "not_stored": self.full, "bytes": self.bytes}
+
+    def summary(self) -> str:
+        """One line on what the cache did."""
+        return (f"--cache-features: {self.hits} batches from the cache, {self.misses} encoded, "
+                f"{self.bytes / 2**30:.2f} GiB held")
 
 
 _ACTIVE: FeatureCache | None = None
@@ -90,15 +96,6 @@ def from_flags(args: Any) -> contextlib.AbstractContextManager:
     return caching(args.cache_gb) if args.cache_features else contextlib.nullcontext(None)
 
 
-def report(cache: FeatureCache | None) -> str:
-    """One line on what the cache did ('' without a cache)."""
-    if cache is None:
-        return ""
-    st = cache.stats()
-    return (f"--cache-features: {st['hits']} batches from the cache, {st['misses']} encoded, "
-            f"{st['bytes'] / 2**30:.2f} GiB held")
-
-
 def batch_digest(images: torch.Tensor) -> tuple:
     """The exact identity of an image batch: shape, dtype, device and a digest of its bytes."""
     return (tuple(images.shape), str(images.dtype), str(images.device),
@@ -126,7 +123,7 @@ def tower_key(tower: Any) -> tuple:
     import torch
 
     enc = tower.encoder
-    version = sum(t._version for t in enc.state_dict(keep_vars=True).values())
+    version = sum(t._version for t in itertools.chain(enc.parameters(), enc.buffers()))
     memo = getattr(tower, "_cache_digest", None)
     if memo is None or memo[0] != version:
         memo = (version, _weights_digest(enc))

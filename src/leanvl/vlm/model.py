@@ -113,14 +113,13 @@ class VLM(nn.Module):
     def visual_tokens(self, images: torch.Tensor, questions: list[str] | None = None,
                       query: torch.Tensor | None = None) -> torch.Tensor:
         """images [B,3,S,S] -> projected visual tokens [B, V, llm width] (QueCC: `query` or the `questions`)."""
-        cache = active_feature_cache()  # --cache-features: batches encoded before by these weights (feature_cache.py)
-        if cache is not None and not self.encoder.training and ("encoder" in self.frozen or
-                                                                not torch.is_grad_enabled()):
+        # --cache-features: batches encoded before by these weights (feature_cache.py), for an encoder that does
+        # not learn here (eval mode, and frozen or under no_grad)
+        fixed = not self.encoder.training and ("encoder" in self.frozen or not torch.is_grad_enabled())
+        cache = active_feature_cache() if fixed else None
+        if "encoder" in self.frozen or cache is not None:
             with torch.no_grad():
-                x, m = cache.features(self.vision, images, self.vision)
-        elif "encoder" in self.frozen:
-            with torch.no_grad():
-                x, m = self.vision(images)
+                x, m = self.vision(images) if cache is None else cache.features(self.vision, images)
         else:
             x, m = self.vision(images)
         if self.compressor.needs_query and query is None:
